@@ -1,0 +1,1 @@
+"""Protocol adapters: one sub-package per standard, each implementing :class:`derms.adapters.base.Adapter`."""
