@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from derms.core.errors import NotFound
+from derms.grid.model import NetworkModel, PlannedOutage
+from derms.grid.network import load_network
+
+
+@pytest.mark.parametrize(
+    ("name", "n_bus", "n_feeders"),
+    [
+        ("cigre_mv", 15, 2),
+        ("cigre_lv", 44, 3),
+        ("kerber_landnetz_kabel", 18, 1),
+        ("ieee_european_lv", 907, 1),
+    ],
+)
+def test_shipped_networks_load_with_traced_feeders(name: str, n_bus: int, n_feeders: int) -> None:
+    m = load_network(name)
+    assert len(m.buses) == n_bus
+    assert len(m.feeders) == n_feeders
+    assert m.feeders["n_buses"].sum() == (m.buses["feeder_index"] >= 0).sum()
+    assert np.isfinite(m.buses[["x", "y"]].to_numpy()).all()
+    assert m.buses.index.map(type).unique().tolist() == [str]
+
+
+def test_ieee_european_lv_is_unbalanced_with_single_phase_buses() -> None:
+    m = load_network("ieee_european_lv")
+    assert m.unbalanced
+    assert set(m.buses["phases"]) >= {"A", "B", "C", "ABC"}
+
+
+def test_mv_oberrhein_traces_two_substation_feeders(oberrhein: NetworkModel) -> None:
+    assert sorted(oberrhein.feeders["n_buses"]) == [69, 108]
+    assert oberrhein.substations["trafo"].str.startswith("trafo:").all()
+    # the HV buses above the two HV/MV transformers belong to no feeder
+    hv = oberrhein.buses[oberrhein.buses["vn_kv"] > 100]
+    assert (hv["feeder_index"] == -1).all()
+    assert oberrhein.loads["p_w"].sum() == pytest.approx(oberrhein.net.load.p_mw.sum() * 0.6e6)
+
+
+def tie_switch(m: NetworkModel) -> tuple[str, str, str]:
+    """An open line switch whose line joins the two feeders: (switch, bus at switch, far bus)."""
+    for sid, sw in m.switches[~m.switches["closed"]].iterrows():
+        line = m.branches.loc[sw["element"]]
+        far = line["to_bus"] if line["from_bus"] == sw["bus"] else line["from_bus"]
+        if {m.feeder_of_bus(sw["bus"]), m.feeder_of_bus(far)} == {"F0", "F1"}:
+            return str(sid), str(sw["bus"]), str(far)
+    raise AssertionError("no tie switch between the feeders")
+
+
+def move_bus_across_tie(m: NetworkModel) -> str:
+    """Close the tie and open every other switch around the bus at the tie: it changes feeder."""
+    sid, bus, _ = tie_switch(m)
+    m.set_switch(sid, True)
+    tie_line = m.switches.loc[sid, "element"]
+    around = m.switches[(m.switches["bus"] == bus) & (m.switches["element"] != tie_line)]
+    for other in around.index:
+        m.set_switch(str(other), False)
+    return bus
+
+
+def test_switch_operation_moves_bus_and_its_ders_to_the_other_feeder(oberrhein: NetworkModel) -> None:
+    _, bus, far = tie_switch(oberrhein)
+    before = oberrhein.feeder_of_bus(bus)
+    der_bus = np.array([bus, bus, far])
+    idx_before = oberrhein.feeder_index(der_bus)
+    version = oberrhein.topology_version
+    move_bus_across_tie(oberrhein)
+    after = oberrhein.feeder_of_bus(bus)
+    assert after == oberrhein.feeder_of_bus(far) != before
+    assert oberrhein.topology_version > version
+    idx_after = oberrhein.feeder_index(der_bus)
+    assert (idx_after[:2] != idx_before[:2]).all()
+    assert idx_after[2] == idx_before[2]
+
+
+def test_planned_outage_retraces_only_while_active(oberrhein: NetworkModel) -> None:
+    sub_line = oberrhein.branches[
+        (oberrhein.branches["from_bus"] == oberrhein.feeders.loc["F0", "source_bus"])
+        & (oberrhein.branches["kind"] != "trafo")
+    ].index[0]
+    t0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    outage = PlannedOutage(sub_line, t0, t0 + timedelta(hours=4), "cable repair")
+    during = oberrhein.at(t0 + timedelta(hours=1), [outage])
+    after = oberrhein.at(t0 + timedelta(hours=5), [outage])
+    assert during.feeders.loc["F0", "n_buses"] < oberrhein.feeders.loc["F0", "n_buses"]
+    assert (during.buses["feeder_index"] == -1).sum() > 2
+    assert after.feeders["n_buses"].tolist() == oberrhein.feeders["n_buses"].tolist()
+    assert oberrhein.branches.loc[sub_line, "in_service"]
+
+
+def test_unknown_ids_raise_not_found(oberrhein: NetworkModel) -> None:
+    with pytest.raises(NotFound):
+        oberrhein.feeder_of_bus("no-such-bus")
+    with pytest.raises(NotFound):
+        oberrhein.set_switch("switch:99999", True)
+    with pytest.raises(NotFound):
+        oberrhein.feeder_index(["39", "nope"])
+    with pytest.raises(NotFound):
+        load_network("ieee_13")
+
+
+def test_bus_vector_sums_items_onto_buses(cigre_mv: NetworkModel) -> None:
+    bus = ["3", "3", "5"]
+    v = cigre_mv.bus_vector(bus, np.array([[1.0, 2.0, 4.0], [0.0, 1.0, 0.0]]))
+    p3, p5 = cigre_mv.bus_positions(["3", "5"])
+    assert v.shape == (2, 15)
+    assert v[0, p3] == 3 and v[0, p5] == 4 and v[1, p3] == 1
+    np.testing.assert_allclose(np.array([[1.0, 2.0, 4.0]]) @ cigre_mv.incidence(bus).toarray(), v[:1])
