@@ -6,7 +6,8 @@ from sqlalchemy import Engine
 from tests.conftest import T0
 
 from derms.core import Telemetry
-from derms.store.telemetry import TelemetryColumns, TelemetryStore, to_ms
+from derms.core.columns import TelemetryColumns, to_ms
+from derms.store.telemetry import TelemetryStore
 
 
 def batch(n_der: int, n_steps: int, step_s: int = 60) -> TelemetryColumns:

@@ -1,7 +1,7 @@
 """Telemetry time series: batched ingest, latest values, range queries, downsampling, retention.
 
 The hot path works on columns (:class:`TelemetryColumns`), never on objects per sample:
-SQLite gets one ``executemany`` per batch through the DBAPI, PostgreSQL a binary ``COPY``.
+SQLite gets one ``executemany`` per batch through the DBAPI, PostgreSQL a ``COPY``.
 Missing measurements are NaN in memory and NULL in the database (SQLite stores a bound NaN
 as NULL; the PostgreSQL path writes NULL explicitly).
 """
@@ -9,146 +9,13 @@ as NULL; the PostgreSQL path writes NULL explicitly).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import Engine, bindparam, delete, select, text
 
-from derms.core.telemetry import DataQuality, OperationalStatus, Telemetry
+from derms.core.columns import COLUMNS, TelemetryColumns, columns_from_rows, to_ms
 from derms.store.db import is_postgres
 from derms.store.schema import telemetry, telemetry_latest, telemetry_rollup
-
-VALUE_FIELDS = ("p_w", "q_var", "v_v", "f_hz", "soc")
-COLUMNS = ("der_idx", "ts_ms", *VALUE_FIELDS, "status", "available", "quality")
-
-
-def to_ms(ts: datetime) -> int:
-    return round(ts.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-@dataclass(slots=True)
-class TelemetryColumns:
-    """A batch of samples as columns; one entry per sample. NaN marks a missing value."""
-
-    der_idx: NDArray[np.int32]
-    ts_ms: NDArray[np.int64]
-    p_w: NDArray[np.float64]
-    q_var: NDArray[np.float64]
-    v_v: NDArray[np.float64]
-    f_hz: NDArray[np.float64]
-    soc: NDArray[np.float64]
-    status: NDArray[np.int8]
-    available: NDArray[np.bool_]
-    quality: NDArray[np.int8]
-
-    def __post_init__(self) -> None:
-        n = len(self.der_idx)
-        if any(len(getattr(self, c)) != n for c in COLUMNS):
-            raise ValueError("telemetry columns differ in length")
-
-    def __len__(self) -> int:
-        return len(self.der_idx)
-
-    @classmethod
-    def empty(cls) -> TelemetryColumns:
-        return cls.from_arrays(np.empty(0, np.int32), np.empty(0, np.int64))
-
-    @classmethod
-    def from_arrays(
-        cls, der_idx: NDArray[np.int32], ts_ms: NDArray[np.int64], **values: NDArray
-    ) -> TelemetryColumns:
-        n = len(der_idx)
-        nan = np.full(n, np.nan)
-        return cls(
-            der_idx=np.asarray(der_idx, np.int32),
-            ts_ms=np.asarray(ts_ms, np.int64),
-            **{f: np.asarray(values.get(f, nan), np.float64) for f in VALUE_FIELDS},
-            status=np.asarray(values.get("status", np.full(n, int(OperationalStatus.UNKNOWN))), np.int8),
-            available=np.asarray(values.get("available", np.ones(n, bool)), np.bool_),
-            quality=np.asarray(values.get("quality", np.zeros(n)), np.int8),
-        )
-
-    @classmethod
-    def from_samples(cls, samples: Sequence[Telemetry], index: dict[str, int]) -> TelemetryColumns:
-        """Columns from core samples; raises ``KeyError`` naming an unknown DER."""
-        unknown = [s.der_id for s in samples if s.der_id not in index]
-        if unknown:
-            raise KeyError(f"unknown DERs: {sorted(set(unknown))[:10]}")
-
-        def col(name: str) -> NDArray[np.float64]:
-            return np.array([np.nan if (v := getattr(s, name)) is None else v for s in samples], np.float64)
-
-        return cls(
-            der_idx=np.array([index[s.der_id] for s in samples], np.int32),
-            ts_ms=np.array([to_ms(s.ts) for s in samples], np.int64),
-            **{f: col(f) for f in VALUE_FIELDS},
-            status=np.array([int(s.status) for s in samples], np.int8),
-            available=np.array([s.available for s in samples], np.bool_),
-            quality=np.array([int(s.quality) for s in samples], np.int8),
-        )
-
-    def take(self, mask_or_index: NDArray) -> TelemetryColumns:
-        return TelemetryColumns(**{c: getattr(self, c)[mask_or_index] for c in COLUMNS})
-
-    def latest_per_der(self) -> TelemetryColumns:
-        """The newest sample of each DER in the batch."""
-        if len(self) == 0:
-            return self
-        order = np.lexsort((self.ts_ms, self.der_idx))
-        sorted_idx = self.der_idx[order]
-        last = np.r_[sorted_idx[1:] != sorted_idx[:-1], True]
-        return self.take(order[last])
-
-    def rows(self) -> list[tuple]:
-        return list(
-            zip(
-                self.der_idx.tolist(),
-                self.ts_ms.tolist(),
-                *(getattr(self, f).tolist() for f in VALUE_FIELDS),
-                self.status.tolist(),
-                self.available.tolist(),
-                self.quality.tolist(),
-                strict=True,
-            )
-        )
-
-    def to_samples(self, der_ids: Sequence[str]) -> list[Telemetry]:
-        """Core samples; ``der_ids[i]`` is the id of dense index ``i``."""
-        out = []
-        for i in range(len(self)):
-            values = {f: (None if np.isnan(v := getattr(self, f)[i]) else float(v)) for f in VALUE_FIELDS}
-            out.append(
-                Telemetry(
-                    der_id=der_ids[int(self.der_idx[i])],
-                    ts=from_ms(int(self.ts_ms[i])),
-                    **values,
-                    status=OperationalStatus(int(self.status[i])),
-                    available=bool(self.available[i]),
-                    quality=DataQuality(int(self.quality[i])),
-                )
-            )
-        return out
-
-
-def _columns_from_rows(rows: Sequence[Sequence[object]]) -> TelemetryColumns:
-    if not rows:
-        return TelemetryColumns.empty()
-    arr = np.array(rows, dtype=object)
-    floats = {f: arr[:, 2 + i].astype(np.float64) for i, f in enumerate(VALUE_FIELDS)}  # None -> nan
-    return TelemetryColumns(
-        der_idx=arr[:, 0].astype(np.int32),
-        ts_ms=arr[:, 1].astype(np.int64),
-        **floats,
-        status=arr[:, 7].astype(np.int8),
-        available=arr[:, 8].astype(np.bool_),
-        quality=arr[:, 9].astype(np.int8),
-    )
 
 
 class TelemetryStore:
@@ -199,7 +66,7 @@ class TelemetryStore:
             query = query.where(telemetry_latest.c.der_idx.in_(bindparam("ids", expanding=True)))
         with self.engine.connect() as conn:
             params = {"ids": list(der_idx)} if der_idx is not None else {}
-            return _columns_from_rows(conn.execute(query, params).all())
+            return columns_from_rows(conn.execute(query, params).all())
 
     def range(self, der_idx: Sequence[int], start: datetime, end: datetime) -> TelemetryColumns:
         """Samples of the listed DERs with ``start <= ts < end``, ordered by DER then time."""
@@ -210,7 +77,7 @@ class TelemetryStore:
             .order_by(telemetry.c.der_idx, telemetry.c.ts_ms)
         )
         with self.engine.connect() as conn:
-            return _columns_from_rows(conn.execute(query, {"ids": list(der_idx)}).all())
+            return columns_from_rows(conn.execute(query, {"ids": list(der_idx)}).all())
 
     def downsample(
         self, der_idx: Sequence[int], start: datetime, end: datetime, interval_s: int
