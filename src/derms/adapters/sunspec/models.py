@@ -137,7 +137,7 @@ class ModelBlock:
         return point.address, encode_raw(point.defn, raw, path), delivered
 
 
-def _raw_from(defn: PointDef, regs: list[int]) -> int | float | str | None:
+def decode_raw(defn: PointDef, regs: list[int]) -> int | float | str | None:
     kind = defn.type
     if kind == "string":
         data = b"".join(r.to_bytes(2, "big") for r in regs)
@@ -213,7 +213,7 @@ def _decode_group(
     for point in group.points:
         if offset + point.size > limit:
             raise SunSpecError(f"model {block.model_id}: point {prefix}{point.name} past the model end")
-        raw = None if point.type == "pad" else _raw_from(point, block.registers[offset : offset + point.size])
+        raw = None if point.type == "pad" else decode_raw(point, block.registers[offset : offset + point.size])
         path = prefix + point.name
         block.points[path] = Point(path, block.address + offset, point, raw, None)
         local[point.name] = raw
