@@ -3,10 +3,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.conftest import NATS_URL
 
 from derms.bus import Bus, MemoryBus, Message, subject_matches
 from derms.bus.nats import NatsBus
+from tests.conftest import NATS_URL
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from tests.conftest import T0
 
 from derms.core import Capabilities, Der, DerKind, Site
 from derms.core.columns import TelemetryColumns, to_ms
 from derms.fleet import FleetState, rollup
+from tests.conftest import T0
 
 
 def der(i: int, kind: DerKind, w_max: float = 0.0, w_cons: float = 0.0) -> Der:

@@ -2,7 +2,6 @@ import asyncio
 
 import numpy as np
 from sqlalchemy import Engine
-from tests.conftest import T0
 
 from derms.adapters.base import AdapterContext
 from derms.bus import MemoryBus
@@ -11,6 +10,7 @@ from derms.core.clock import ManualClock
 from derms.fleet import FleetState, rollup
 from derms.fleet.tracker import FleetTracker
 from derms.store.telemetry import TelemetryStore
+from tests.conftest import T0
 
 
 async def test_tracker_updates_state_and_persists(db_engine: Engine) -> None:

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
-from tests.conftest import T0
 
 from derms.store import audit
+from tests.conftest import T0
 
 
 def test_append_and_verify_chain(db_engine: Engine) -> None:

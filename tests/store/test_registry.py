@@ -2,11 +2,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
-from tests.conftest import T0
 
 from derms.core import Capabilities, ControlKind, Customer, Der, DerKind, NotFound, Site, ValidationFailed
 from derms.store import registry
 from derms.store.scope import TenantScope
+from tests.conftest import T0
 
 UTILITY = TenantScope.utility()
 

@@ -3,11 +3,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from sqlalchemy import Engine
-from tests.conftest import T0
 
 from derms.core import Telemetry
 from derms.core.columns import TelemetryColumns, to_ms
 from derms.store.telemetry import TelemetryStore
+from tests.conftest import T0
 
 
 def batch(n_der: int, n_steps: int, step_s: int = 60) -> TelemetryColumns:
