@@ -1,0 +1,1 @@
+"""The fleet simulator: device physics, a fleet stepping on an injectable clock, scenarios."""
