@@ -1,0 +1,191 @@
+"""The OpenADR 2.0b VTN as a derms adapter.
+
+Commands from the bridge (:mod:`derms.bridge.openadr`) carry a 2.0b :class:`Event`; the VTN
+queues it for its VENs' next poll (state SENT), the VEN's ``oadrCreatedEvent`` or
+``oadrCreateOpt`` acknowledges it (ACKNOWLEDGED on optIn, FAILED with ``customer:opt_out`` on
+optOut), and the clock moves it to ACTIVE and COMPLETED. ``oadrUpdateReport`` data become
+:class:`Telemetry` (2.0b reports count load positive; derms counts consumption negative).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from datetime import timedelta
+from typing import ClassVar
+
+from derms.adapters.base import Adapter, AdapterContext, NativeCommand
+from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
+from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
+from derms.adapters.openadr.oadr20b.server import HttpServer, TlsFiles, make_app
+from derms.adapters.openadr.oadr20b.signature import Signer
+from derms.adapters.openadr.oadr20b.telemetry import to_telemetry
+from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType
+from derms.adapters.openadr.oadr20b.vtn import VenProfile, VenRecord, Vtn
+from derms.adapters.openadr.settings import OpenAdrSettings
+from derms.core.controls import ControlKind
+from derms.core.der import Der
+from derms.core.dispatch import CommandState
+from derms.core.errors import NotFound
+
+PROTOCOL = "openadr"
+
+
+class OpenAdrVtnAdapter(Adapter):
+    protocol: ClassVar[str] = PROTOCOL
+    native_controls: ClassVar[frozenset[ControlKind]] = frozenset(
+        {
+            ControlKind.LOAD_SHED,
+            ControlKind.LOAD_LIMIT,
+            ControlKind.ACTIVE_POWER_TARGET,
+            ControlKind.PRICE_SIGNAL,
+        }
+    )
+
+    def __init__(self, context: AdapterContext, settings: OpenAdrSettings) -> None:
+        super().__init__(context)
+        self.settings = settings
+        path = find_schema(settings.schema_path)
+        validator = SchemaValidator(path) if path is not None else None
+        signer = None
+        if settings.sign_messages:
+            if not (settings.tls_certfile and settings.tls_keyfile):
+                raise ValueError("sign_messages needs tls_certfile and tls_keyfile")
+            signer = Signer.from_files(settings.tls_certfile, settings.tls_keyfile)
+        self.vtn = Vtn(
+            settings.vtn_id,
+            context.clock,
+            poll_freq=timedelta(seconds=settings.poll_freq_s),
+            report_granularity=timedelta(seconds=settings.report_granularity_s),
+            validator=validator,
+            profiles=[
+                VenProfile(
+                    ven_name=v.ven_name,
+                    fingerprint=v.fingerprint,
+                    ven_id=v.ven_id,
+                    group_ids=tuple(v.group_ids),
+                    party_id=v.party_id,
+                    resource_ids=tuple(v.resource_ids),
+                )
+                for v in settings.vens
+            ],
+            open_enrolment=settings.open_enrolment,
+            listener=self,
+            signer=signer.sign if signer is not None else None,
+        )
+        tls = None
+        if settings.tls_certfile and settings.tls_keyfile and settings.tls_ca_certs:
+            tls = TlsFiles(settings.tls_certfile, settings.tls_keyfile, settings.tls_ca_certs)
+        self.server = HttpServer(make_app(self.vtn), settings.host, settings.port, tls)
+        self._ders: dict[str, Der] = {}
+        self._by_address: dict[str, str] = {}
+        self._commands: dict[str, NativeCommand] = {}
+        self._states: dict[str, CommandState] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL VENs use (``…/OpenADR2/Simple/2.0b``)."""
+        return f"{self.server.url}/OpenADR2/Simple/2.0b"
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await self.server.stop()
+
+    async def register_device(self, der: Der) -> None:
+        self._ders[der.id] = der
+        self._by_address[der.address] = der.id
+
+    async def send(self, command: NativeCommand) -> None:
+        if command.der_id not in self._ders:
+            raise NotFound("der", command.der_id)
+        event = command.payload
+        if not isinstance(event, Event):
+            await self.context.report_command(
+                command.command_id, command.der_id, CommandState.FAILED, "payload is not an OpenADR event"
+            )
+            return
+        event = replace(event, created=self.context.clock.now())
+        if event.event_id in self.vtn.events:
+            self.vtn.modify_event(event)
+        else:
+            self.vtn.create_event(event)
+        self._commands[event.event_id] = command
+        await self._report(event.event_id, CommandState.SENT, "queued for the VEN's next oadrPoll")
+
+    async def cancel(self, command_id: str) -> None:
+        """Cancel a sent event (eventStatus=cancelled, modificationNumber+1)."""
+        self.vtn.cancel_event(command_id)
+        await self._report(command_id, CommandState.CANCELLED, "event cancelled")
+
+    async def _report(self, event_id: str, state: CommandState, detail: str) -> None:
+        command = self._commands.get(event_id)
+        if command is None or self._states.get(event_id) == state:
+            return
+        self._states[event_id] = state
+        await self.context.report_command(command.command_id, command.der_id, state, detail)
+
+    async def _tick(self) -> None:
+        while True:
+            now = self.context.clock.now()
+            for event_id in list(self._commands):
+                event = self.vtn.events.get(event_id)
+                state = self._states.get(event_id)
+                if event is None or state in (
+                    CommandState.FAILED,
+                    CommandState.CANCELLED,
+                    CommandState.COMPLETED,
+                ):
+                    continue
+                status = event.status_at(now)
+                if status is EventStatus.COMPLETED:
+                    await self._report(event_id, CommandState.COMPLETED, "event completed")
+                elif status is EventStatus.ACTIVE and state is CommandState.ACKNOWLEDGED:
+                    await self._report(event_id, CommandState.ACTIVE, "event active")
+            await self.context.clock.sleep(self.settings.status_tick_s)
+
+    def _der_for(self, ven_name: str, resource_id: str | None) -> str | None:
+        if resource_id:
+            found = self._by_address.get(f"{ven_name}/{resource_id}")
+            if found:
+                return found
+        return self._by_address.get(ven_name)
+
+    # ---------------------------------------------------------------- VtnListener
+
+    async def ven_registered(self, ven: VenRecord) -> None:
+        known = [d for a, d in self._by_address.items() if a.partition("/")[0] == ven.ven_name]
+        for der_id in known:
+            await self.context.publish_status(der_id, True, f"VEN {ven.ven_id} registered")
+        if not known:
+            await self.context.device_discovered(ven.ven_name, {"ven_id": ven.ven_id, "protocol": PROTOCOL})
+
+    async def ven_cancelled(self, ven: VenRecord) -> None:
+        for address, der_id in self._by_address.items():
+            if address.partition("/")[0] == ven.ven_name:
+                await self.context.publish_status(der_id, False, "registration cancelled")
+
+    async def event_response(self, ven: VenRecord, event: Event, opt_type: OptType) -> None:
+        if opt_type is OptType.OPT_IN:
+            await self._report(event.event_id, CommandState.ACKNOWLEDGED, f"VEN {ven.ven_name} opted in")
+        else:
+            await self._report(event.event_id, CommandState.FAILED, f"customer:opt_out (VEN {ven.ven_name})")
+
+    async def report_values(
+        self, ven: VenRecord, points: list[tuple[ReportDescription, ReportValue]]
+    ) -> None:
+        samples = to_telemetry(points, lambda resource: self._der_for(ven.ven_name, resource))
+        await self.context.publish_telemetry(samples)
+
+
+def create_adapter(context: AdapterContext, settings: OpenAdrSettings) -> OpenAdrVtnAdapter:
+    return OpenAdrVtnAdapter(context, settings)
