@@ -1,0 +1,365 @@
+"""HTTP routes of the 2030.5 server: thin handlers that parse, call the manager, render.
+
+Every request's identity comes from the TLS client certificate (LFDI per 2030.5-2018 6.3.4),
+or, only when ``proxy_header`` is configured, from a PEM certificate a TLS-terminating proxy
+forwards in that header. Bodies must be ``application/sep+xml`` of at most 64 KiB.
+"""
+
+from typing import Annotated
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from envoy_schema.server.schema.sep2.der import (
+    DERAvailability,
+    DERCapability,
+    DERSettings,
+    DERStatus,
+)
+from envoy_schema.server.schema.sep2.end_device import EndDeviceRequest
+from envoy_schema.server.schema.sep2.log_events import LogEvent
+from envoy_schema.server.schema.sep2.metering_mirror import (
+    MirrorMeterReading,
+    MirrorMeterReadingList,
+    MirrorUsagePoint,
+)
+from envoy_schema.server.schema.sep2.pub_sub import Subscription
+from envoy_schema.server.schema.sep2.response import DERControlResponse as DERControlResponseBody
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+from pydantic_xml import BaseXmlModel
+
+from derms.adapters.ieee2030_5 import hrefs, mappers
+from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
+from derms.adapters.ieee2030_5.manager import Manager
+from derms.adapters.ieee2030_5.schema import MAX_BODY_BYTES, SEP_XML, XmlRejected, parse, render
+from derms.adapters.ieee2030_5.scope import CertificateScope, DeviceScope
+from derms.adapters.ieee2030_5.tls import client_cert_der
+from derms.core.errors import NotFound, ValidationFailed
+
+DEFAULT_LIMIT = 1
+"""2030.5-2018 4.2.1: a list GET without ``l`` returns one item."""
+MAX_LIMIT = 255
+
+
+class Forbidden(Exception):
+    """No acceptable client certificate."""
+
+
+def _xml(resource: BaseXmlModel, status: int = 200) -> Response:
+    return Response(render(resource), status_code=status, media_type=SEP_XML)
+
+
+def _created(location: str, created: bool) -> Response:
+    return Response(status_code=201 if created else 204, headers={"Location": location})
+
+
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise XmlRejected(f"Content-Length {length} exceeds the {MAX_BODY_BYTES} byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise XmlRejected(f"body exceeds the {MAX_BODY_BYTES} byte limit")
+        chunks.append(chunk)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type not in (SEP_XML, "application/xml", "text/xml"):
+        raise XmlRejected(f"Content-Type {content_type!r} is not {SEP_XML}")
+    return b"".join(chunks)
+
+
+def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
+    """The 2030.5 server as an ASGI app around ``manager``."""
+    app = FastAPI(title="derms IEEE 2030.5 server", openapi_url=None, docs_url=None, redoc_url=None)
+    repo = manager.repo
+    policy = manager.policy
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> Response:
+        return Response(str(exc), status_code=404, media_type="text/plain")
+
+    @app.exception_handler(ValidationFailed)
+    @app.exception_handler(XmlRejected)
+    async def _bad(_: Request, exc: Exception) -> Response:
+        return Response(str(exc), status_code=400, media_type="text/plain")
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> Response:
+        return Response(str(exc), status_code=403, media_type="text/plain")
+
+    def certificate(request: Request) -> CertificateScope:
+        der = client_cert_der(request.scope)
+        source = "tls"
+        if der is None and proxy_header:
+            pem = request.headers.get(proxy_header)
+            if pem:
+                try:
+                    der = x509.load_pem_x509_certificate(unquote(pem).encode()).public_bytes(Encoding.DER)
+                except ValueError as exc:
+                    raise Forbidden(f"unreadable certificate in {proxy_header}") from exc
+                source = "proxy"
+        if der is None:
+            raise Forbidden("a client certificate is required")
+        lfdi = lfdi_from_cert_der(der)
+        return CertificateScope(lfdi, sfdi_from_lfdi(lfdi), source)
+
+    def device_scope(cert: Annotated[CertificateScope, Depends(certificate)]) -> DeviceScope:
+        return repo.scope_for(cert)
+
+    Scope = Annotated[DeviceScope, Depends(device_scope)]
+    Start = Annotated[int, Query(alias="s", ge=0)]
+    After = Annotated[int, Query(alias="a", ge=0)]
+    Limit = Annotated[int, Query(alias="l", ge=0, le=MAX_LIMIT)]
+
+    async def read(request: Request, model: type[BaseXmlModel]) -> BaseXmlModel:
+        return parse(await _body(request), model)
+
+    @app.get(hrefs.DCAP)
+    def dcap(scope: Scope) -> Response:
+        return _xml(
+            mappers.device_capability(policy.poll_rate, len(scope.edev_ids), len(repo.mups_for(scope)))
+        )
+
+    @app.get(hrefs.TIME)
+    def time(_: Scope) -> Response:
+        return _xml(mappers.time_resource(manager.now()))
+
+    # --- EndDevice, Registration, FSA ---------------------------------------------------
+    def edev_resource(scope: DeviceScope, edev_id: int) -> object:
+        edev = repo.end_device(scope, edev_id)
+        return mappers.end_device(
+            edev,
+            len(repo.programs_for(edev)),
+            len(repo.subscriptions_of(scope, edev_id)),
+            len(repo.log_events.get(edev_id, ())),
+        )
+
+    @app.get(hrefs.EDEV_LIST)
+    def edev_list(scope: Scope, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        devices = [d for d in repo.visible_end_devices(scope) if d.changed_time >= a]
+        items = [edev_resource(scope, d.id) for d in mappers.page(devices, s, limit)]
+        return _xml(mappers.end_device_list(items, len(devices), policy.poll_rate))  # type: ignore[arg-type]
+
+    @app.post(hrefs.EDEV_LIST)
+    async def edev_register(request: Request, scope: Scope) -> Response:
+        body = await read(request, EndDeviceRequest)
+        edev_id, created = await manager.register_in_band(scope, body)  # type: ignore[arg-type]
+        return _created(hrefs.edev(edev_id), created)
+
+    @app.get("/edev/{edev_id}")
+    def edev(scope: Scope, edev_id: int) -> Response:
+        return _xml(edev_resource(scope, edev_id))  # type: ignore[arg-type]
+
+    @app.get("/edev/{edev_id}/reg")
+    def registration(scope: Scope, edev_id: int) -> Response:
+        return _xml(mappers.registration(repo.end_device(scope, edev_id), policy.poll_rate))
+
+    @app.get("/edev/{edev_id}/fsa")
+    def fsa_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        edev = repo.end_device(scope, edev_id)
+        n = len(repo.programs_for(edev))
+        items = [mappers.function_set_assignments(edev, n, policy.pen)] if n else []
+        return _xml(mappers.fsa_list(edev, mappers.page(items, s, limit), len(items), policy.poll_rate))
+
+    @app.get("/edev/{edev_id}/fsa/1")
+    def fsa(scope: Scope, edev_id: int) -> Response:
+        edev = repo.end_device(scope, edev_id)
+        n = len(repo.programs_for(edev))
+        if not n:
+            raise NotFound("FunctionSetAssignments", 1)
+        return _xml(mappers.function_set_assignments(edev, n, policy.pen))
+
+    # --- DERProgram, DERControl, DefaultDERControl, DERCurve ----------------------------
+    def program_resource(edev_id: int, program_id: int, scope: DeviceScope) -> object:
+        edev = repo.end_device(scope, edev_id)
+        program = repo.program_for(edev, program_id)
+        states = manager.control_states(edev, program)
+        active = sum(1 for _, st in states if st.status == 1)
+        return mappers.program(edev_id, program, len(states), active, len(repo.curves_of(program_id)))
+
+    @app.get("/edev/{edev_id}/derp")
+    def derp_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        programs = repo.programs_for(repo.end_device(scope, edev_id))
+        items = [program_resource(edev_id, p.id, scope) for p in mappers.page(programs, s, limit)]
+        return _xml(mappers.program_list(edev_id, items, len(programs), policy.poll_rate))  # type: ignore[arg-type]
+
+    @app.get("/edev/{edev_id}/derp/{program_id}")
+    def derp(scope: Scope, edev_id: int, program_id: int) -> Response:
+        return _xml(program_resource(edev_id, program_id, scope))  # type: ignore[arg-type]
+
+    def controls(scope: DeviceScope, edev_id: int, program_id: int, active_only: bool) -> list:
+        edev = repo.end_device(scope, edev_id)
+        program = repo.program_for(edev, program_id)
+        states = manager.control_states(edev, program)
+        return [(c, st) for c, st in states if not active_only or st.status == 1]
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/derc")
+    def derc_list(
+        scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
+    ) -> Response:
+        listed = controls(scope, edev_id, program_id, False)
+        items = [mappers.control(edev_id, c, st) for c, st in mappers.page(listed, s, limit)]
+        return _xml(mappers.control_list(hrefs.derc_list(edev_id, program_id), items, len(listed)))
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/actderc")
+    def actderc_list(
+        scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
+    ) -> Response:
+        listed = controls(scope, edev_id, program_id, True)
+        items = [mappers.control(edev_id, c, st) for c, st in mappers.page(listed, s, limit)]
+        return _xml(mappers.control_list(hrefs.actderc(edev_id, program_id), items, len(listed)))
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/derc/{control_id}")
+    def derc(scope: Scope, edev_id: int, program_id: int, control_id: int) -> Response:
+        for c, st in controls(scope, edev_id, program_id, False):
+            if c.id == control_id:
+                return _xml(mappers.control(edev_id, c, st))
+        raise NotFound("DERControl", control_id)
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/dderc")
+    def dderc(scope: Scope, edev_id: int, program_id: int) -> Response:
+        program = repo.program_for(repo.end_device(scope, edev_id), program_id)
+        if program.default is None:
+            raise NotFound("DefaultDERControl", program_id)
+        return _xml(mappers.default_control(edev_id, program))
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/dc")
+    def curve_list(
+        scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
+    ) -> Response:
+        repo.program_for(repo.end_device(scope, edev_id), program_id)
+        curves = repo.curves_of(program_id)
+        items = [mappers.curve(edev_id, c) for c in mappers.page(curves, s, limit)]
+        return _xml(mappers.curve_list(hrefs.curve_list(edev_id, program_id), items, len(curves)))
+
+    @app.get("/edev/{edev_id}/derp/{program_id}/dc/{curve_id}")
+    def curve(scope: Scope, edev_id: int, program_id: int, curve_id: int) -> Response:
+        repo.program_for(repo.end_device(scope, edev_id), program_id)
+        record = repo.curves.get(curve_id)
+        if record is None or record.program_id != program_id:
+            raise NotFound("DERCurve", curve_id)
+        return _xml(mappers.curve(edev_id, record))
+
+    # --- DER and its parts ----------------------------------------------------------------
+    @app.get("/edev/{edev_id}/der")
+    def der_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        edev = repo.end_device(scope, edev_id)
+        programs = repo.programs_for(edev)
+        items = [mappers.der(edev, programs[0].id if programs else None)]
+        return _xml(mappers.der_list(edev, mappers.page(items, s, limit), policy.poll_rate))
+
+    @app.get(f"/edev/{{edev_id}}/der/{hrefs.DER_ID}")
+    def der(scope: Scope, edev_id: int) -> Response:
+        edev = repo.end_device(scope, edev_id)
+        programs = repo.programs_for(edev)
+        return _xml(mappers.der(edev, programs[0].id if programs else None))
+
+    parts: dict[str, tuple[str, type[BaseXmlModel]]] = {
+        "dercap": ("capability", DERCapability),
+        "derg": ("settings", DERSettings),
+        "ders": ("status", DERStatus),
+        "dera": ("availability", DERAvailability),
+    }
+
+    def part_routes(part: str, attr: str, model: type[BaseXmlModel]) -> None:
+        path = f"/edev/{{edev_id}}/der/{hrefs.DER_ID}/{part}"
+
+        def get_part(scope: Scope, edev_id: int) -> Response:
+            value = getattr(repo.end_device(scope, edev_id), attr)
+            if value is None:
+                raise NotFound(model.__name__, edev_id)
+            value.href = hrefs.der_part(edev_id, part)
+            return _xml(value)
+
+        async def put_part(request: Request, scope: Scope, edev_id: int) -> Response:
+            repo.end_device(scope, edev_id)
+            body = await read(request, model)
+            await manager.put_der_part(scope, edev_id, body)  # type: ignore[arg-type]
+            return Response(status_code=204)
+
+        app.add_api_route(path, get_part, methods=["GET"])
+        app.add_api_route(path, put_part, methods=["PUT", "POST"])
+
+    for part, (attr, model) in parts.items():
+        part_routes(part, attr, model)
+
+    # --- MirrorUsagePoint ---------------------------------------------------------------
+    @app.get(hrefs.MUP_LIST)
+    def mup_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        mups = repo.mups_for(scope)
+        items = [mappers.mup(m, policy.post_rate) for m in mappers.page(mups, s, limit)]
+        return _xml(mappers.mup_list(items, len(mups), policy.poll_rate))
+
+    @app.post(hrefs.MUP_LIST)
+    async def mup_create(request: Request, scope: Scope) -> Response:
+        body = await read(request, MirrorUsagePoint)
+        mup_id, created = await manager.create_mup(scope, body)  # type: ignore[arg-type]
+        return _created(hrefs.mup(mup_id), created)
+
+    @app.get("/mup/{mup_id}")
+    def mup(scope: Scope, mup_id: int) -> Response:
+        return _xml(mappers.mup(repo.mup(scope, mup_id), policy.post_rate))
+
+    @app.post("/mup/{mup_id}")
+    async def mup_post(request: Request, scope: Scope, mup_id: int) -> Response:
+        repo.mup(scope, mup_id)
+        raw = await _body(request)
+        if b"MirrorMeterReadingList" in raw[:200]:
+            readings = parse(raw, MirrorMeterReadingList).mirrorMeterReadings or []
+        else:
+            readings = [parse(raw, MirrorMeterReading)]
+        await manager.post_readings(scope, mup_id, readings)
+        return Response(status_code=201, headers={"Location": hrefs.mup(mup_id)})
+
+    # --- Response, LogEvent, Subscription ------------------------------------------------
+    @app.get(hrefs.RESPONSES)
+    def response_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        records = repo.responses_for(scope)
+        items = [
+            mappers.response(r, repo.end_devices[r.edev_id].lfdi) for r in mappers.page(records, s, limit)
+        ]
+        return _xml(mappers.response_list(items, len(records)))
+
+    @app.post(hrefs.RESPONSES)
+    async def response_post(request: Request, scope: Scope) -> Response:
+        body = await read(request, DERControlResponseBody)
+        record = await manager.post_response(scope, body)  # type: ignore[arg-type]
+        return _created(f"{hrefs.RESPONSES}/{record.id}", True)
+
+    @app.get("/edev/{edev_id}/lel")
+    def lel(scope: Scope, edev_id: int, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        repo.end_device(scope, edev_id)
+        events = [e for e in repo.log_events.get(edev_id, []) if e.created >= a]
+        items = [mappers.log_event(edev_id, e) for e in mappers.page(events, s, limit)]
+        return _xml(mappers.log_event_list(edev_id, items, len(events), policy.poll_rate))
+
+    @app.post("/edev/{edev_id}/lel")
+    async def lel_post(request: Request, scope: Scope, edev_id: int) -> Response:
+        body = await read(request, LogEvent)
+        record = manager.post_log_event(scope, edev_id, body)  # type: ignore[arg-type]
+        return _created(f"{hrefs.lel(edev_id)}/{record.id}", True)
+
+    @app.get("/edev/{edev_id}/sub")
+    def sub_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        subs = repo.subscriptions_of(scope, edev_id)
+        items = [mappers.subscription(x) for x in mappers.page(subs, s, limit)]
+        return _xml(mappers.subscription_list(edev_id, items, len(subs)))
+
+    @app.post("/edev/{edev_id}/sub")
+    async def sub_post(request: Request, scope: Scope, edev_id: int) -> Response:
+        body = await read(request, Subscription)
+        record = manager.subscribe(scope, edev_id, body)  # type: ignore[arg-type]
+        return _created(hrefs.sub(edev_id, record.id), True)
+
+    @app.get("/edev/{edev_id}/sub/{sub_id}")
+    def sub(scope: Scope, edev_id: int, sub_id: int) -> Response:
+        return _xml(mappers.subscription(repo.subscription(scope, edev_id, sub_id)))
+
+    @app.delete("/edev/{edev_id}/sub/{sub_id}")
+    def sub_delete(scope: Scope, edev_id: int, sub_id: int) -> Response:
+        manager.unsubscribe(scope, edev_id, sub_id)
+        return Response(status_code=204)
+
+    return app

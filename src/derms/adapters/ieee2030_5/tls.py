@@ -1,0 +1,76 @@
+"""Mutual TLS terminated in-process (IEEE 2030.5-2018 clause 6.11, CSIP 5.2.1).
+
+The server offers TLS 1.2 with ``ECDHE-ECDSA-AES128-CCM8`` (named explicitly: OpenSSL 3
+leaves CCM-8 out of its default list) on P-256, and requires a client certificate chaining
+to the configured SERCA. uvicorn 0.54 does not pass the peer certificate to the ASGI app,
+so :class:`ClientCertProtocol` reads it from the TLS transport and stores it in the ASGI
+scope under ``scope["extensions"]["tls"]["client_cert_der"]``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+CSIP_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
+"""The one suite IEEE 2030.5-2018 6.11.5 requires."""
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def server_context(
+    cert: Path, key: Path, ca: Path, ciphers: str = CSIP_CIPHERS, *, require_client_cert: bool = True
+) -> ssl.SSLContext:
+    """TLS 1.2 server context with mutual authentication and the CSIP cipher suite."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    ctx.set_ecdh_curve("prime256v1")
+    ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    ctx.load_cert_chain(str(cert), str(key))
+    ctx.load_verify_locations(str(ca))
+    return ctx
+
+
+def client_context(cert: Path, key: Path, ca: Path, ciphers: str = CSIP_CIPHERS) -> ssl.SSLContext:
+    """TLS 1.2 client context presenting a device certificate (used by the simulator and tests)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    ctx.load_cert_chain(str(cert), str(key))
+    ctx.load_verify_locations(str(ca))
+    return ctx
+
+
+def client_cert_der(scope: MutableMapping[str, Any]) -> bytes | None:
+    """The verified client certificate (DER) of this request, if TLS gave one."""
+    tls = scope.get("extensions", {}).get("tls", {})
+    cert = tls.get("client_cert_der")
+    return cert if isinstance(cert, bytes) else None
+
+
+class ClientCertProtocol(HttpToolsProtocol):
+    """uvicorn HTTP protocol that exposes the TLS peer certificate to the ASGI app."""
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        inner: ASGIApp = self.app
+
+        async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})["tls"] = {"client_cert_der": cert, "cipher": cipher}
+            await inner(scope, receive, send)
+
+        self.app = app
