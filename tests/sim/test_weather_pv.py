@@ -15,11 +15,6 @@ from derms.sim.weather import GAMMA_PDC, ORIENTATIONS, TMY3_FILE, Weather
 
 
 @pytest.fixture(scope="module")
-def weather() -> Weather:
-    return Weather()
-
-
-@pytest.fixture(scope="module")
 def tmy() -> pd.DataFrame:
     data, _ = pvlib.iotools.read_tmy3(str(TMY3_FILE), map_variables=True)
     return data
