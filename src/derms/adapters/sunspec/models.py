@@ -213,7 +213,9 @@ def _decode_group(
     for point in group.points:
         if offset + point.size > limit:
             raise SunSpecError(f"model {block.model_id}: point {prefix}{point.name} past the model end")
-        raw = None if point.type == "pad" else decode_raw(point, block.registers[offset : offset + point.size])
+        raw = (
+            None if point.type == "pad" else decode_raw(point, block.registers[offset : offset + point.size])
+        )
         path = prefix + point.name
         block.points[path] = Point(path, block.address + offset, point, raw, None)
         local[point.name] = raw

@@ -50,7 +50,8 @@ class DeviceModel:
         return self.wh_rated > 0
 
     def step(self, dt_s: float, limit_pct: float, pf: float | None, storage_w: float | None) -> None:
-        """Advance ``dt_s`` seconds under the given controls (IEEE 1547-2018 4.6.2 limit, 5.3.2 fixed PF)."""
+        """Advance ``dt_s`` seconds under the given controls (IEEE 1547-2018 4.6.2 limit, 5.3.2 fixed
+        PF; a negative ``pf`` absorbs reactive power)."""
         cap = self.w_rated * limit_pct / 100.0
         if self.is_storage:
             target = storage_w if storage_w is not None else 0.0
@@ -64,7 +65,7 @@ class DeviceModel:
             self.w = max(0.0, min(self.available_w, cap))
         if pf is not None and 0 < abs(pf) < 1:
             q = abs(self.w) * math.tan(math.acos(abs(pf)))
-            self.var = -min(q, self.var_rated) if pf > 0 else min(q, self.var_rated)
+            self.var = -min(q, self.var_rated) if pf < 0 else min(q, self.var_rated)
         else:
             self.var = 0.0
         self.energy_wh += max(self.w, 0.0) * dt_s / 3600.0
