@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -43,34 +44,17 @@ def test_mv_oberrhein_traces_two_substation_feeders(oberrhein: NetworkModel) -> 
     assert oberrhein.loads["p_w"].sum() == pytest.approx(oberrhein.net.load.p_mw.sum() * 0.6e6)
 
 
-def tie_switch(m: NetworkModel) -> tuple[str, str, str]:
-    """An open line switch whose line joins the two feeders: (switch, bus at switch, far bus)."""
-    for sid, sw in m.switches[~m.switches["closed"]].iterrows():
-        line = m.branches.loc[sw["element"]]
-        far = line["to_bus"] if line["from_bus"] == sw["bus"] else line["from_bus"]
-        if {m.feeder_of_bus(sw["bus"]), m.feeder_of_bus(far)} == {"F0", "F1"}:
-            return str(sid), str(sw["bus"]), str(far)
-    raise AssertionError("no tie switch between the feeders")
-
-
-def move_bus_across_tie(m: NetworkModel) -> str:
-    """Close the tie and open every other switch around the bus at the tie: it changes feeder."""
-    sid, bus, _ = tie_switch(m)
-    m.set_switch(sid, True)
-    tie_line = m.switches.loc[sid, "element"]
-    around = m.switches[(m.switches["bus"] == bus) & (m.switches["element"] != tie_line)]
-    for other in around.index:
-        m.set_switch(str(other), False)
-    return bus
-
-
-def test_switch_operation_moves_bus_and_its_ders_to_the_other_feeder(oberrhein: NetworkModel) -> None:
-    _, bus, far = tie_switch(oberrhein)
+def test_switch_operation_moves_bus_and_its_ders_to_the_other_feeder(
+    oberrhein: NetworkModel,
+    tie: Callable[[NetworkModel], tuple[str, str, str]],
+    move_across_tie: Callable[[NetworkModel], str],
+) -> None:
+    _, bus, far = tie(oberrhein)
     before = oberrhein.feeder_of_bus(bus)
     der_bus = np.array([bus, bus, far])
     idx_before = oberrhein.feeder_index(der_bus)
     version = oberrhein.topology_version
-    move_bus_across_tie(oberrhein)
+    move_across_tie(oberrhein)
     after = oberrhein.feeder_of_bus(bus)
     assert after == oberrhein.feeder_of_bus(far) != before
     assert oberrhein.topology_version > version
