@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from envoy_schema.server.schema.sep2.der import (
     DERAvailability,
-    DERCapability,
     DERSettings,
     DERStatus,
 )
@@ -32,7 +31,14 @@ from pydantic_xml import BaseXmlModel
 from derms.adapters.ieee2030_5 import hrefs, mappers
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.manager import Manager
-from derms.adapters.ieee2030_5.schema import MAX_BODY_BYTES, SEP_XML, XmlRejected, parse, render
+from derms.adapters.ieee2030_5.schema import (
+    MAX_BODY_BYTES,
+    SEP_XML,
+    DERCapability,
+    XmlRejected,
+    parse,
+    render,
+)
 from derms.adapters.ieee2030_5.scope import CertificateScope, DeviceScope
 from derms.adapters.ieee2030_5.tls import client_cert_der
 from derms.core.errors import NotFound, ValidationFailed

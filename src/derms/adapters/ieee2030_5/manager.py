@@ -15,7 +15,6 @@ from typing import Protocol
 
 from envoy_schema.server.schema.sep2.der import (
     DERAvailability,
-    DERCapability,
     DERControlBase,
     DERSettings,
     DERStatus,
@@ -44,6 +43,7 @@ from derms.adapters.ieee2030_5.records import (
     SubscriptionRecord,
 )
 from derms.adapters.ieee2030_5.repository import Repository
+from derms.adapters.ieee2030_5.schema import DERCapability
 from derms.adapters.ieee2030_5.scope import DeviceScope
 from derms.core.clock import Clock
 from derms.core.dispatch import CommandState

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 from envoy_schema.server.schema.sep2.der import (
     DERAvailability,
-    DERCapability,
     DERControlBase,
     DERSettings,
     DERStatus,
 )
+
+from derms.adapters.ieee2030_5.schema import DERCapability
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 from envoy_schema.server.schema.sep2 import base as _base
+from envoy_schema.server.schema.sep2 import primitive_types
+from envoy_schema.server.schema.sep2.der import DERCapability as _EnvoyDERCapability
 from envoy_schema.server.schema.sep2.der import DERControlBase
 from envoy_schema.server.schema.sep2.der_control_types import (
     ActivePower,
@@ -39,6 +41,7 @@ M = TypeVar("M", bound=BaseXmlModel)
 __all__ = [
     "CSIPAUS_NS",
     "ActivePower",
+    "DERCapability",
     "DERControlBase",
     "PowerFactorWithExcitation",
     "ReactivePower",
@@ -47,6 +50,16 @@ __all__ = [
 
 class XmlRejected(ValueError):
     """A request body that is not acceptable 2030.5 XML; maps to HTTP 400."""
+
+
+class DERCapability(_EnvoyDERCapability, tag="DERCapability"):
+    """DERCapability with the CSIP-AUS ``doeModesSupported`` optional.
+
+    envoy-schema requires it (CSIP-AUS), but a Rule 21 CSIP device running plain 2030.5-2018
+    does not send it, and the 2018 XSD has no such element.
+    """
+
+    doeModesSupported: primitive_types.HexBinary8 | None = element(ns="csipaus", default=None)
 
 
 class CurvePointXml(_base.BaseXmlModelWithNS, tag="CurveData"):

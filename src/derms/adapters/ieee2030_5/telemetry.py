@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from envoy_schema.server.schema.sep2.der import DERCapability, DERSettings, DERStatus
+from envoy_schema.server.schema.sep2.der import DERSettings, DERStatus
 
 from derms.adapters.ieee2030_5.mappers import scaled
+from derms.adapters.ieee2030_5.schema import DERCapability
 from derms.core.der import Capabilities
 from derms.core.telemetry import OperationalStatus, Telemetry
 
@@ -29,10 +30,12 @@ def signed(field: str, value: float, flow_direction: int | None, role_flags: int
     if field not in SIGNED_FIELDS:
         return value
     if flow_direction == FLOW_FORWARD:
-        return -abs(value)
-    if flow_direction == FLOW_REVERSE:
-        return abs(value)
-    return value if role_flags & ROLE_IS_DER else -value
+        forward = abs(value)
+    elif flow_direction == FLOW_REVERSE:
+        forward = -abs(value)
+    else:
+        forward = value
+    return forward if role_flags & ROLE_IS_DER else -forward
 
 
 def reading_sample(
