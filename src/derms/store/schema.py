@@ -134,7 +134,7 @@ telemetry = Table(
     Column("ts_ms", BigInteger, nullable=False),
     *_telemetry_columns(),
     Index("ix_telemetry_der_ts", "der_idx", "ts_ms"),
-    Index("ix_telemetry_ts", "ts_ms"),
+    Index("ix_telemetry_ts", "ts_ms", postgresql_using="brin"),
 )
 """Raw samples; ``ts_ms`` is milliseconds since the Unix epoch (UTC)."""
 

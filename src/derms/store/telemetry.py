@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, bindparam, delete, select, text
 
 from derms.core.columns import COLUMNS, TelemetryColumns, columns_from_rows, to_ms
@@ -28,36 +30,45 @@ class TelemetryStore:
         marks = ", ".join("?" for _ in COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
         self._sqlite_insert = f"INSERT INTO telemetry ({cols}) VALUES ({marks})"
-        self._upsert = (
-            f"INSERT INTO telemetry_latest ({cols}) VALUES ({marks if not self._pg else ', '.join(['%s'] * len(COLUMNS))}) "
+        conflict = (
             f"ON CONFLICT (der_idx) DO UPDATE SET {updates} WHERE excluded.ts_ms >= telemetry_latest.ts_ms"
+        )
+        self._upsert = f"INSERT INTO telemetry_latest ({cols}) VALUES ({marks}) {conflict}"
+        self._merge_stage = (
+            f"INSERT INTO telemetry_latest ({cols}) SELECT {cols} FROM telemetry_stage {conflict}"
         )
 
     def ingest(self, batch: TelemetryColumns) -> int:
         """Write a batch and update latest values, in one transaction; returns rows written."""
         if len(batch) == 0:
             return 0
-        latest = batch.latest_per_der().rows()
+        latest = batch.latest_per_der()
         with self.engine.begin() as conn:
             dbapi = conn.connection.dbapi_connection
             assert dbapi is not None
             if self._pg:
-                self._copy_pg(dbapi, batch)
-                with dbapi.cursor() as cur:
-                    cur.executemany(self._upsert, latest)
+                self._ingest_pg(dbapi, batch, latest)
             else:
                 cur = dbapi.cursor()
                 cur.executemany(self._sqlite_insert, batch.rows())
-                cur.executemany(self._upsert, latest)
+                cur.executemany(self._upsert, latest.rows())
                 cur.close()
         return len(batch)
 
-    @staticmethod
-    def _copy_pg(dbapi: object, batch: TelemetryColumns) -> None:
-        rows = batch.rows()
-        with dbapi.cursor() as cur, cur.copy(f"COPY telemetry ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row([None if isinstance(v, float) and v != v else v for v in row])
+    def _ingest_pg(self, dbapi: Any, batch: TelemetryColumns, latest: TelemetryColumns) -> None:
+        """Binary COPY of the raw rows; the latest rows are COPYed into a session temporary
+        table and merged with one ``INSERT ... ON CONFLICT`` (far cheaper than per-row upserts)."""
+        columns = ", ".join(COLUMNS)
+        with dbapi.cursor() as cur:
+            # Telemetry may lose the last instants before a server crash, never consistency.
+            cur.execute("SET LOCAL synchronous_commit TO OFF")
+            _copy_binary(cur, f"COPY telemetry ({columns}) FROM STDIN (FORMAT BINARY)", batch)
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
+                "(LIKE telemetry_latest INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            _copy_binary(cur, f"COPY telemetry_stage ({columns}) FROM STDIN (FORMAT BINARY)", latest)
+            cur.execute(self._merge_stage)
 
     def latest(self, der_idx: Sequence[int] | None = None) -> TelemetryColumns:
         """Latest sample per DER (all DERs, or those listed)."""
@@ -145,3 +156,23 @@ class TelemetryStore:
     def count(self) -> int:
         with self.engine.connect() as c:
             return int(c.execute(text("SELECT COUNT(*) FROM telemetry")).scalar_one())
+
+
+_PG_TYPES = ("int4", "int8", "float8", "float8", "float8", "float8", "float8", "int2", "bool", "int2")
+
+
+def _copy_binary(cur: Any, statement: str, batch: TelemetryColumns) -> None:
+    """COPY ``batch`` in PostgreSQL's binary format; NaN measurements become NULL."""
+    columns = []
+    for name in COLUMNS:
+        values = getattr(batch, name)
+        if values.dtype.kind == "f":
+            obj = values.astype(object)
+            obj[np.isnan(values)] = None
+            columns.append(obj.tolist())
+        else:
+            columns.append(values.tolist())
+    with cur.copy(statement) as copy:
+        copy.set_types(list(_PG_TYPES))
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)

@@ -110,7 +110,9 @@ def upgrade() -> None:
         *_telemetry_values(),
     )
     op.create_index("ix_telemetry_der_ts", "telemetry", ["der_idx", "ts_ms"])
-    op.create_index("ix_telemetry_ts", "telemetry", ["ts_ms"])
+    # BRIN on PostgreSQL: samples arrive in time order, so a block-range index serves the
+    # retention scans at a fraction of a B-tree's ingest cost.
+    op.create_index("ix_telemetry_ts", "telemetry", ["ts_ms"], postgresql_using="brin")
     op.create_table(
         "telemetry_latest",
         sa.Column("der_idx", sa.Integer, primary_key=True, autoincrement=False),

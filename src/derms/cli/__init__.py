@@ -1,0 +1,1 @@
+"""The ``derms`` command line (typer + rich)."""
