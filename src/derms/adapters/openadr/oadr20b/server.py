@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -30,7 +30,10 @@ def make_app(vtn: Vtn, prefix: str = "") -> Starlette:
         service = request.path_params["service"]
         if service not in SERVICES:
             return Response(status_code=404)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)
         if len(body) > MAX_MESSAGE_BYTES:
             return Response(status_code=413)
         der = request.scope.get(PEER_CERT_SCOPE_KEY)
