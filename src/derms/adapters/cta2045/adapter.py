@@ -1,0 +1,260 @@
+"""The CTA-2045 adapter: a UCM per registered SGD, reached over TCP at ``host:port``.
+
+Each session keeps the link open, polls the operational state and a Get CommodityRead every
+``poll_interval_s`` and publishes them as telemetry (power consumed → negative ``p_w``;
+present/total energy storage → ``soc``; curtailed/heightened states → status). Commands are
+:class:`Cta2045Command` payloads from the bridge; the adapter reports SENT, then
+ACKNOWLEDGED on the SGD's application ACK, then ACTIVE once the operational state shows
+the SGD curtailed or heightened as asked (or FAILED on a NAK, a link failure or a timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from cta2045.enums import AdvancedLoadUpUnits, CommodityCode, OperationalState
+from pydantic import BaseModel, Field
+
+from derms.adapters.base import Adapter, AdapterContext, NativeCommand
+from derms.adapters.cta2045.link import LinkError, open_tcp
+from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
+from derms.core.controls import ControlKind
+from derms.core.der import Der
+from derms.core.dispatch import CommandState
+from derms.core.errors import NotFound
+from derms.core.telemetry import OperationalStatus, Telemetry
+
+logger = logging.getLogger(__name__)
+
+
+class Cta2045Settings(BaseModel):
+    poll_interval_s: float = Field(30.0, gt=0)
+    ack_timeout_s: float = Field(0.5, gt=0)
+    retries: int = Field(2, ge=0)
+    response_timeout_s: float = Field(3.0, gt=0)
+    reconnect_delay_s: float = Field(5.0, gt=0)
+
+
+class Action(StrEnum):
+    SHED = "shed"
+    END_SHED = "end_shed"
+    LOAD_UP = "load_up"
+    CRITICAL_PEAK = "critical_peak"
+    GRID_EMERGENCY = "grid_emergency"
+    ADVANCED_LOAD_UP = "advanced_load_up"
+    POWER_LEVEL = "power_level"
+
+
+@dataclass(frozen=True, slots=True)
+class Cta2045Command:
+    """A CTA-2045 DR command as it goes on the wire (durations already quantised)."""
+
+    action: Action
+    duration_s: float | None = None
+    """Basic DR event duration (``2·n²`` s) or None for unknown (until End Shed)."""
+    minutes: int = 0
+    """Advanced Load Up duration [min]."""
+    value: int = 0
+    units: AdvancedLoadUpUnits = AdvancedLoadUpUnits.Wh_1
+    percent: int = 0
+
+
+_CURTAILED = {OperationalState.Running_Curtailed, OperationalState.Idle_Curtailed}
+_HEIGHTENED = {OperationalState.Running_Heightened, OperationalState.Idle_Heightened}
+_EXPECTED = {
+    Action.SHED: _CURTAILED,
+    Action.CRITICAL_PEAK: _CURTAILED,
+    Action.GRID_EMERGENCY: _CURTAILED,
+    Action.LOAD_UP: _HEIGHTENED,
+    Action.ADVANCED_LOAD_UP: _HEIGHTENED,
+    Action.END_SHED: {OperationalState.Running_Normal, OperationalState.Idle_Normal},
+}
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError as exc:
+        raise ValueError(f"CTA-2045 address {address!r} is not host:port") from exc
+
+
+def status_of(state: OperationalState | int) -> OperationalStatus:
+    name = state.name if isinstance(state, OperationalState) else ""
+    if name == "SGD_Error":
+        return OperationalStatus.FAULT
+    if name.startswith(("Running", "Cycling_On", "Variable")):
+        return OperationalStatus.ON
+    if name.startswith(("Idle", "Cycling_Off")):
+        return OperationalStatus.STANDBY
+    return OperationalStatus.UNKNOWN
+
+
+class _Session:
+    def __init__(self, adapter: Cta2045Adapter, der: Der) -> None:
+        self.adapter, self.der = adapter, der
+        self.host, self.port = parse_address(der.address)
+        self.ucm: Ucm | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.online = False
+
+    async def run(self) -> None:
+        s, ctx = self.adapter.settings, self.adapter.context
+        while True:
+            try:
+                link = await open_tcp(
+                    self.host,
+                    self.port,
+                    name=f"ucm:{self.der.id}",
+                    ack_timeout_s=s.ack_timeout_s,
+                    retries=s.retries,
+                )
+                self.ucm = Ucm(link, response_timeout_s=s.response_timeout_s)
+                self.online = True
+                await ctx.publish_status(self.der.id, True, "connected")
+                while not link.closed.is_set():
+                    await self.poll()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(link.closed.wait(), s.poll_interval_s)
+                raise LinkError("SGD closed the link")
+            except (LinkError, ApplicationNak, OSError) as exc:
+                logger.warning("CTA-2045 %s (%s): %s", self.der.id, self.der.address, exc)
+                if self.online:
+                    self.online = False
+                    await ctx.publish_status(self.der.id, False, str(exc))
+            finally:
+                if self.ucm is not None:
+                    await self.ucm.close()
+                    self.ucm = None
+            await asyncio.sleep(s.reconnect_delay_s)
+
+    async def poll(self) -> OperationalState | int:
+        assert self.ucm is not None
+        state = await self.ucm.operational_state()
+        reports = {r.code: r for r in await self.ucm.commodity_read()}
+        consumed = reports.get(CommodityCode.Electricity_Consumed)
+        total = reports.get(CommodityCode.Total_Energy_Storage)
+        present = reports.get(CommodityCode.Present_Energy_Storage)
+        soc = None
+        if total is not None and present is not None and total.cumulative > 0:
+            soc = min(1.0, present.cumulative / total.cumulative)
+        opted_out = isinstance(state, OperationalState) and "Opted_Out" in state.name
+        await self.adapter.context.publish_telemetry(
+            [
+                Telemetry(
+                    der_id=self.der.id,
+                    ts=self.adapter.context.clock.now(),
+                    p_w=None if consumed is None else -float(consumed.instantaneous),
+                    soc=soc,
+                    status=status_of(state),
+                    available=not opted_out,
+                )
+            ]
+        )
+        return state
+
+
+class Cta2045Adapter(Adapter):
+    """UCM adapter for CTA-2045-B SGDs (water heaters, thermostats, EVSE)."""
+
+    protocol: ClassVar[str] = "cta2045"
+    native_controls: ClassVar[frozenset[ControlKind]] = frozenset(
+        {ControlKind.LOAD_SHED, ControlKind.LOAD_UP}
+    )
+
+    def __init__(self, context: AdapterContext, settings: Cta2045Settings | None = None) -> None:
+        super().__init__(context)
+        self.settings = settings or Cta2045Settings()
+        self.sessions: dict[str, _Session] = {}
+        self._started = False
+
+    async def start(self) -> None:
+        self._started = True
+        for session in self.sessions.values():
+            self._launch(session)
+
+    async def stop(self) -> None:
+        self._started = False
+        for session in self.sessions.values():
+            await self._halt(session)
+
+    def _launch(self, session: _Session) -> None:
+        session.task = asyncio.create_task(session.run(), name=f"cta2045:{session.der.id}")
+
+    @staticmethod
+    async def _halt(session: _Session) -> None:
+        if session.task is not None:
+            session.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await session.task
+            session.task = None
+
+    async def register_device(self, der: Der) -> None:
+        parse_address(der.address)
+        old = self.sessions.get(der.id)
+        if old is not None:
+            await self._halt(old)
+        session = _Session(self, der)
+        self.sessions[der.id] = session
+        if self._started:
+            self._launch(session)
+
+    async def send(self, command: NativeCommand) -> None:
+        session = self.sessions.get(command.der_id)
+        if session is None:
+            raise NotFound("cta2045 device", command.der_id)
+        payload = command.payload
+        if not isinstance(payload, Cta2045Command):
+            raise TypeError(f"CTA-2045 adapter needs a Cta2045Command payload, got {type(payload).__name__}")
+        ctx, cid, der_id = self.context, command.command_id, command.der_id
+        ucm = session.ucm
+        if ucm is None or ucm.link.closed.is_set():
+            await ctx.report_command(cid, der_id, CommandState.FAILED, "not connected")
+            return
+        await ctx.report_command(cid, der_id, CommandState.SENT, payload.action.value)
+        try:
+            await _deliver(ucm, payload)
+        except ApplicationNak as exc:
+            await ctx.report_command(cid, der_id, CommandState.FAILED, str(exc))
+            return
+        except LinkError as exc:
+            await ctx.report_command(cid, der_id, CommandState.FAILED, f"link: {exc}")
+            return
+        await ctx.report_command(cid, der_id, CommandState.ACKNOWLEDGED, "application ACK")
+        expected = _EXPECTED.get(payload.action)
+        if expected is None:
+            return
+        try:
+            state = await session.poll()
+        except (LinkError, ApplicationNak) as exc:
+            logger.warning("CTA-2045 %s: state after %s unknown: %s", der_id, payload.action, exc)
+            return
+        if state in expected:
+            await ctx.report_command(cid, der_id, CommandState.ACTIVE, f"operational state {state}")
+
+
+async def _deliver(ucm: Ucm, c: Cta2045Command) -> None:
+    match c.action:
+        case Action.SHED:
+            await ucm.shed(c.duration_s)
+        case Action.END_SHED:
+            await ucm.end_shed()
+        case Action.LOAD_UP:
+            await ucm.load_up(c.duration_s)
+        case Action.CRITICAL_PEAK:
+            await ucm.critical_peak(c.duration_s)
+        case Action.GRID_EMERGENCY:
+            await ucm.grid_emergency(c.duration_s)
+        case Action.ADVANCED_LOAD_UP:
+            await ucm.advanced_load_up(c.minutes, c.value, c.units)
+        case Action.POWER_LEVEL:
+            await ucm.power_level(c.percent)
+
+
+def create_adapter(context: AdapterContext, settings: Cta2045Settings | None = None) -> Cta2045Adapter:
+    return Cta2045Adapter(context, settings)
