@@ -52,7 +52,7 @@ class Recorder:
         self.messages.append(message)
         self._event.set()
 
-    async def wait(self, predicate: Callable[[Message], bool], limit_s: float = 10.0) -> Message:
+    async def wait(self, predicate: Callable[[Message], bool], limit_s: float = 30.0) -> Message:
         async with asyncio.timeout(limit_s):
             while True:
                 for message in self.messages:
@@ -69,7 +69,7 @@ class Peer:
         self.process = process
         self.events: list[dict[str, Any]] = []
 
-    async def next(self, name: str, limit_s: float = 10.0, **match: Any) -> dict[str, Any]:
+    async def next(self, name: str, limit_s: float = 30.0, **match: Any) -> dict[str, Any]:
         async with asyncio.timeout(limit_s):
             while True:
                 line = await self.process.stdout.readline()  # type: ignore[union-attr]

@@ -48,7 +48,7 @@ from derms.sim.generate import generate_fleet
 from derms.sim.physics import BatteryBank, CiLoads, EvChargers, Hvac, PvArrays, WaterHeaters
 from derms.sim.physics.base import BoolArray, FloatArray
 from derms.sim.supported import SUPPORTED_CONTROLS
-from derms.sim.weather import Weather
+from derms.sim.weather import Weather, default_weather
 
 __all__ = ["SUPPORTED_CONTROLS", "FleetColumns", "FleetSimulator", "StatusChange", "generate_fleet"]
 
@@ -184,7 +184,7 @@ class FleetSimulator:
     ) -> None:
         if max_substep_s <= 0:
             raise ValueError("max_substep_s must be positive")
-        self.weather = weather or Weather()
+        self.weather = weather or default_weather()
         self.f_nom_hz = f_nom_hz
         self.max_substep_s = max_substep_s
         self.rng = np.random.default_rng(seed)
@@ -347,6 +347,13 @@ class FleetSimulator:
         the device cannot obey or while it is offline. Magnitudes beyond the device's
         ratings are clipped to them, as a device would.
         """
+        row = self.check(der_id, control)
+        slot = self._set_control(row, control)
+        self._expiry[slot][row] = utc(until).timestamp() if until is not None else np.inf
+        return slot
+
+    def check(self, der_id: str, control: Control) -> int:
+        """Raise as :meth:`apply` would, without applying; returns the device's row."""
         row = self.row(der_id)
         der = self._ders[row]
         declared = der.capabilities.controls
@@ -354,9 +361,7 @@ class FleetSimulator:
             raise LimitViolation(der_id, f"simulated {der.kind} does not support {control.kind}")
         if not self._state["online"][row]:
             raise LimitViolation(der_id, "device is offline")
-        slot = self._set_control(row, control)
-        self._expiry[slot][row] = utc(until).timestamp() if until is not None else np.inf
-        return slot
+        return row
 
     def _set_control(self, row: int, control: Control) -> str:
         s = self._state

@@ -21,6 +21,7 @@ References
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,3 +159,9 @@ class Weather:
     def local_hour(self, t_s: float) -> float:
         """Hour of the day in the weather station's local standard time [h]."""
         return ((t_s + self.tz_offset_s) / 3600.0) % 24.0
+
+
+@functools.cache
+def default_weather() -> Weather:
+    """The process-wide weather of the bundled TMY3 file (its per-year tables are shared)."""
+    return Weather()

@@ -188,7 +188,7 @@ async def test_poll_loop_reconnects_after_device_restart(rig) -> None:  # type: 
     port = servers["pv"].port
 
     async def until(predicate) -> None:  # type: ignore[no-untyped-def]
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(30):
             while not predicate():
                 await asyncio.sleep(0.05)
                 await bus.drain()

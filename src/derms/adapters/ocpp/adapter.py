@@ -109,7 +109,7 @@ class OcppAdapter(Adapter):
                 status, reason = await station.clear_profiles(payload), ""
             else:
                 raise TypeError(f"OCPP adapter cannot send {type(payload).__name__}")
-        except (OCPPError, TimeoutError, ConnectionClosed, TypeError, ValueError) as exc:
+        except (OCPPError, TimeoutError, ConnectionError, ConnectionClosed, TypeError, ValueError) as exc:
             log.warning("command %s to %s failed: %s", command.command_id, command.der_id, exc)
             await report(
                 command.command_id, command.der_id, CommandState.FAILED, f"{type(exc).__name__}: {exc}"

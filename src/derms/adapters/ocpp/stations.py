@@ -11,6 +11,7 @@ The receive loop survives any bad frame: it is logged and the connection carries
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Mapping
@@ -99,9 +100,34 @@ class _Common:
         self.heartbeat_s = heartbeat_s
         self.booted = False
         self.frames_rejected = 0
+        self.closed = asyncio.Event()
+
+    async def call(
+        self, payload: Any, suppress: bool = True, unique_id: Any = None, skip_schema_validation: bool = False
+    ) -> Any:
+        """The library's call, failing at once (ConnectionError) if the connection ends first."""
+        request = asyncio.ensure_future(
+            super().call(
+                payload, suppress=suppress, unique_id=unique_id, skip_schema_validation=skip_schema_validation
+            )  # type: ignore[misc]
+        )
+        closed = asyncio.ensure_future(self.closed.wait())
+        done, _ = await asyncio.wait({request, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if request in done:
+            return request.result()
+        request.cancel()
+        await asyncio.gather(request, return_exceptions=True)
+        raise ConnectionError(f"charge point {self.id} disconnected before answering")
 
     async def serve(self) -> None:
         """Receive until the peer goes away; a frame that cannot be handled is logged and skipped."""
+        try:
+            await self._receive()
+        finally:
+            self.closed.set()
+
+    async def _receive(self) -> None:
         while True:
             try:
                 message = await self._connection.recv()

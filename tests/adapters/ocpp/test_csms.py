@@ -1,0 +1,173 @@
+"""The CSMS with our simulated charge points over real websockets (1.6J and 2.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from derms.adapters.base import AdapterContext
+from derms.adapters.ocpp import OcppAdapter, OcppSettings, RateUnit
+from derms.bridge.ocpp import OcppTranslator
+from derms.bus import MemoryBus
+from derms.bus.base import Message
+from derms.core.clock import SystemClock
+from derms.core.controls import ChargingLimit
+from derms.core.der import Capabilities, Der, DerKind
+from derms.core.dispatch import Setpoint
+from derms.sim.protocols.ocpp import SimChargePoint
+
+PASSWORDS = {"SIM16": "pw-16", "SIM201": "pw-201", "RAW": "pw-raw"}
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    async def wait(self, predicate: Callable[[Message], bool]) -> Message:
+        async with asyncio.timeout(30):
+            while True:
+                for message in self.messages:
+                    if predicate(message):
+                        return message
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[tuple[OcppAdapter, Seen]]:
+    bus = MemoryBus()
+    seen = Seen()
+    await bus.subscribe(">", seen)
+    adapter = OcppAdapter(
+        AdapterContext(bus=bus, clock=SystemClock(), protocol="ocpp"),
+        OcppSettings(port=0, passwords=PASSWORDS, response_timeout_s=5),
+    )
+    await adapter.start()
+    yield adapter, seen
+    await adapter.stop()
+    await bus.close()
+
+
+def charger(der_id: str, address: str) -> Der:
+    return Der(id=der_id, site_id="s", kind=DerKind.EV_CHARGER, protocol="ocpp", address=address, tenant_id="t",
+               capabilities=Capabilities(w_max_consume=11_000, phases=3, v_nom=230))  # fmt: skip
+
+
+def url(adapter: OcppAdapter, scheme: str = "ws") -> str:
+    return f"{scheme}://127.0.0.1:{adapter.csms.port}/ocpp"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_dispatch_reaches_simulated_charger(csms: tuple[OcppAdapter, Seen], version: str) -> None:
+    adapter, seen = csms
+    ident = "SIM16" if version == "1.6" else "SIM201"
+    der = charger("ev", f"{ident}/1")
+    await adapter.register_device(der)
+    clock = SystemClock()
+    sim = SimChargePoint(ident, url(adapter), clock, version=version, password=PASSWORDS[ident], meter_interval_s=0.2)
+    task = asyncio.create_task(sim.run())
+    try:
+        async with asyncio.timeout(10):
+            await sim.booted.wait()
+        await seen.wait(lambda m: m.subject == "telemetry.ocpp" and m.data["p_w"][0] == -11_000)
+
+        start = clock.now()
+        setpoint = Setpoint("ev", ChargingLimit(limit=10.04, unit="A"), start, start + dt.timedelta(minutes=30))
+        command = OcppTranslator(stack_level=3).translate(der, setpoint, "cmd-1")
+        assert [(loss.requested, loss.delivered) for loss in command.losses] == [(10.04, 10.0)]
+        await adapter.send(command)
+        await seen.wait(lambda m: m.subject == "command.state" and m.data["state"] == "acknowledged")
+        # 10 A x 3 phases x 230 V
+        await seen.wait(lambda m: m.subject == "telemetry.ocpp" and m.data["p_w"][0] == -6900)
+        composite = await adapter.composite_schedule("ev", 3600, RateUnit.W)
+        assert composite is not None and composite.limit_at(0) == 6900
+        assert composite.limit_at(1900) == 11_000  # the profile lasts 30 minutes
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await seen.wait(lambda m: m.subject == "der.status.ocpp" and m.data["detail"] == "disconnected")
+
+
+async def test_unknown_station_is_discovered(csms: tuple[OcppAdapter, Seen]) -> None:
+    adapter, seen = csms
+    sim = SimChargePoint("SIM201", url(adapter), SystemClock(), version="2.0.1", password="pw-201")
+    task = asyncio.create_task(sim.run())
+    try:
+        found = await seen.wait(lambda m: m.subject == "der.status.ocpp" and m.data.get("detail") == "discovered")
+        assert found.data["address"] == "SIM201" and found.data["ocpp_version"] == "2.0.1"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_basic_auth_required(csms: tuple[OcppAdapter, Seen]) -> None:
+    adapter, _ = csms
+    for password in (None, "wrong"):
+        sim = SimChargePoint("SIM16", url(adapter), SystemClock(), password=password)
+        with pytest.raises(InvalidStatus) as err:
+            await sim.run()
+        assert err.value.response.status_code == 401
+    sim = SimChargePoint("NOBODY", url(adapter), SystemClock(), password="pw-16")
+    with pytest.raises(InvalidStatus):
+        await sim.run()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "csms.pem", directory / "csms.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_security_profile_2_tls_with_basic_auth(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    bus = MemoryBus()
+    adapter = OcppAdapter(
+        AdapterContext(bus=bus, clock=SystemClock(), protocol="ocpp"),
+        OcppSettings(port=0, passwords=PASSWORDS, tls_certfile=cert, tls_keyfile=key),
+    )
+    await adapter.start()
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        token = base64.b64encode(b"RAW:pw-raw").decode()
+        async with connect(
+            f"wss://127.0.0.1:{adapter.csms.port}/ocpp/RAW", ssl=context, subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Basic {token}"},
+        ) as ws:  # fmt: skip
+            assert ws.subprotocol == "ocpp2.0.1"
+            await ws.send('[2,"1","Heartbeat",{}]')
+            reply = await ws.recv()
+            assert reply.startswith('[3,"1",{"currentTime"')
+        with pytest.raises(ssl.SSLError):
+            async with connect(f"wss://127.0.0.1:{adapter.csms.port}/ocpp/RAW", ssl=ssl.create_default_context()):
+                pass
+    finally:
+        await adapter.stop()
+        await bus.close()
