@@ -211,7 +211,7 @@ async def test_strict_charge_point_applies_profiles_and_returns_composite(
         await adapter.send(cmd2 := command("ev-1", SetProfileCommand(1, default), clock))
         assert (await states(recorder, cmd2.command_id))[-1] == "acknowledged"
         await peer.next("profile")
-        tx_id = "1" if subprotocol == "ocpp1.6" else "tx-1"
+        tx_id = str(next(e["txId"] for e in peer.events if e["event"] == "transaction"))
         tx = ChargingProfile(
             id=3,
             stack_level=2,

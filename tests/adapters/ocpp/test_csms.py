@@ -78,7 +78,9 @@ async def test_dispatch_reaches_simulated_charger(csms: tuple[OcppAdapter, Seen]
     der = charger("ev", f"{ident}/1")
     await adapter.register_device(der)
     clock = SystemClock()
-    sim = SimChargePoint(ident, url(adapter), clock, version=version, password=PASSWORDS[ident], meter_interval_s=0.2)
+    sim = SimChargePoint(
+        ident, url(adapter), clock, version=version, password=PASSWORDS[ident], meter_interval_s=0.2
+    )
     task = asyncio.create_task(sim.run())
     try:
         async with asyncio.timeout(10):
@@ -86,7 +88,9 @@ async def test_dispatch_reaches_simulated_charger(csms: tuple[OcppAdapter, Seen]
         await seen.wait(lambda m: m.subject == "telemetry.ocpp" and m.data["p_w"][0] == -11_000)
 
         start = clock.now()
-        setpoint = Setpoint("ev", ChargingLimit(limit=10.04, unit="A"), start, start + dt.timedelta(minutes=30))
+        setpoint = Setpoint(
+            "ev", ChargingLimit(limit=10.04, unit="A"), start, start + dt.timedelta(minutes=30)
+        )
         command = OcppTranslator(stack_level=3).translate(der, setpoint, "cmd-1")
         assert [(loss.requested, loss.delivered) for loss in command.losses] == [(10.04, 10.0)]
         await adapter.send(command)
@@ -107,7 +111,9 @@ async def test_unknown_station_is_discovered(csms: tuple[OcppAdapter, Seen]) -> 
     sim = SimChargePoint("SIM201", url(adapter), SystemClock(), version="2.0.1", password="pw-201")
     task = asyncio.create_task(sim.run())
     try:
-        found = await seen.wait(lambda m: m.subject == "der.status.ocpp" and m.data.get("detail") == "discovered")
+        found = await seen.wait(
+            lambda m: m.subject == "der.status.ocpp" and m.data.get("detail") == "discovered"
+        )
         assert found.data["address"] == "SIM201" and found.data["ocpp_version"] == "2.0.1"
     finally:
         task.cancel()
@@ -141,7 +147,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "csms.pem", directory / "csms.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -166,7 +174,9 @@ async def test_security_profile_2_tls_with_basic_auth(tmp_path: Path) -> None:
             reply = await ws.recv()
             assert reply.startswith('[3,"1",{"currentTime"')
         with pytest.raises(ssl.SSLError):
-            async with connect(f"wss://127.0.0.1:{adapter.csms.port}/ocpp/RAW", ssl=ssl.create_default_context()):
+            async with connect(
+                f"wss://127.0.0.1:{adapter.csms.port}/ocpp/RAW", ssl=ssl.create_default_context()
+            ):
                 pass
     finally:
         await adapter.stop()

@@ -40,8 +40,15 @@ async def rig() -> AsyncIterator[tuple[OcppAdapter, list[Message], MemoryBus]]:
         OcppSettings(port=0, passwords={"RAW": "pw"}, response_timeout_s=2),
     )
     await adapter.register_device(
-        Der(id="ev", site_id="s", kind=DerKind.EV_CHARGER, protocol="ocpp", address="RAW/1", tenant_id="t",
-            capabilities=Capabilities(w_max_consume=11_000, phases=3))  # fmt: skip
+        Der(
+            id="ev",
+            site_id="s",
+            kind=DerKind.EV_CHARGER,
+            protocol="ocpp",
+            address="RAW/1",
+            tenant_id="t",
+            capabilities=Capabilities(w_max_consume=11_000, phases=3),
+        )
     )
     await adapter.start()
     yield adapter, seen, bus
@@ -118,9 +125,13 @@ async def test_peer_vanishing_mid_call_fails_the_command_but_keeps_earlier_data(
     assert any(m.data.get("detail") == "disconnected" for m in seen if m.subject == "der.status.ocpp")
 
 
-async def test_command_to_offline_station_fails_cleanly(rig: tuple[OcppAdapter, list[Message], MemoryBus]) -> None:
+async def test_command_to_offline_station_fails_cleanly(
+    rig: tuple[OcppAdapter, list[Message], MemoryBus],
+) -> None:
     adapter, seen, bus = rig
-    profile = ChargingProfile(id=5, stack_level=1, purpose=ProfilePurpose.TX_DEFAULT, periods=(SchedulePeriod(0, 1.0),))
+    profile = ChargingProfile(
+        id=5, stack_level=1, purpose=ProfilePurpose.TX_DEFAULT, periods=(SchedulePeriod(0, 1.0),)
+    )
     now = SystemClock().now()
     await adapter.send(NativeCommand("c2", "ev", "ocpp", SetProfileCommand(1, profile), now, now))
     await bus.drain()
