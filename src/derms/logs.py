@@ -11,6 +11,8 @@ import structlog
 def configure(*, json: bool = False, level: str = "INFO") -> None:
     """Key-value logs to stderr: coloured for a terminal, JSON lines when ``json``."""
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    # pandapower announces optional plotting back-ends at import; that is not an operator's concern.
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json

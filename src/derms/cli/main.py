@@ -215,3 +215,6 @@ def add_user(
 
 
 _mount_protocol_clis()
+
+if __name__ == "__main__":
+    app()
