@@ -13,9 +13,10 @@ from derms.adapters.ieee2030_5 import hrefs
 from derms.adapters.ieee2030_5.app import create_app
 from derms.adapters.ieee2030_5.manager import Manager, ServerPolicy
 from derms.adapters.ieee2030_5.native import DerControlCommand
+from derms.adapters.ieee2030_5.notifier import Notifier
 from derms.adapters.ieee2030_5.repository import Repository
 from derms.adapters.ieee2030_5.server import TlsServer
-from derms.adapters.ieee2030_5.tls import CSIP_CIPHERS, server_context
+from derms.adapters.ieee2030_5.tls import CSIP_CIPHERS, client_context, server_context
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
@@ -100,6 +101,7 @@ class Ieee2030_5Adapter(Adapter):
             ),
         )
         self.app = create_app(self.manager, proxy_header=settings.proxy_header)
+        self.notifier: Notifier | None = None
         self._server: TlsServer | None = None
         self._dispatch_programs: dict[int, int] = {}
 
@@ -117,10 +119,19 @@ class Ieee2030_5Adapter(Adapter):
             context = None  # TLS terminated by the proxy
         else:
             raise ValueError("2030.5 needs cert_file, key_file and ca_file (or proxy_header behind a proxy)")
+        client_tls = (
+            client_context(s.cert_file, s.key_file, s.ca_file, s.ciphers, check_hostname=False)
+            if s.cert_file and s.key_file and s.ca_file
+            else None
+        )
+        self.notifier = Notifier(self.repo, self.app, self.context.clock, client_tls)
+        self.manager.on_change(self.notifier.changed)
         self._server = TlsServer(self.app, context, s.host, s.port)
         await self._server.start()
 
     async def stop(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -31,6 +31,7 @@ from pydantic_xml import BaseXmlModel
 from derms.adapters.ieee2030_5 import hrefs, mappers
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.manager import Manager
+from derms.adapters.ieee2030_5.notifier import INTERNAL_SCOPE
 from derms.adapters.ieee2030_5.schema import (
     MAX_BODY_BYTES,
     SEP_XML,
@@ -96,6 +97,9 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return Response(str(exc), status_code=403, media_type="text/plain")
 
     def certificate(request: Request) -> CertificateScope:
+        internal = request.scope.get("extensions", {}).get(INTERNAL_SCOPE)
+        if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
+            return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
         der = client_cert_der(request.scope)
         source = "tls"
         if der is None and proxy_header:

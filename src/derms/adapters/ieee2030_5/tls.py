@@ -41,9 +41,16 @@ def server_context(
     return ctx
 
 
-def client_context(cert: Path, key: Path, ca: Path, ciphers: str = CSIP_CIPHERS) -> ssl.SSLContext:
-    """TLS 1.2 client context presenting a device certificate (used by the simulator and tests)."""
+def client_context(
+    cert: Path, key: Path, ca: Path, ciphers: str = CSIP_CIPHERS, *, check_hostname: bool = True
+) -> ssl.SSLContext:
+    """TLS 1.2 client context presenting ``cert`` (simulated devices, tests, notifications).
+
+    ``check_hostname`` is off for notifications: CSIP device certificates carry no host
+    name, so the peer is authenticated by its chain to the SERCA alone.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = check_hostname
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(ciphers)
