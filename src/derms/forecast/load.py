@@ -27,10 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from derms.forecast.quantiles import QuantileForecast
 
 DAY_S = 86400
+THREADS = 1
+"""OpenMP threads for scikit-learn's boosting. One: derms shares its cores with the API,
+the bus and the optimizer, and on a busy machine OpenMP's spinning threads cost far more
+than they gain (a 4x slowdown measured on a loaded 2-core host)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,6 @@ def _calendar(target_times: np.ndarray, timezone: str) -> np.ndarray:
 
 def _features(
     y: np.ndarray,
-    scale: np.ndarray,
     issue: np.ndarray,
     series: np.ndarray,
     horizon: np.ndarray,
@@ -79,13 +83,25 @@ def _features(
     m: int,
     timezone: str,
 ) -> np.ndarray:
-    """Feature rows for (issue index, series, horizon) triples; ``y`` is ``(T, N)`` history."""
+    """Feature rows for (issue index, series, horizon) triples, and each row's scale.
+
+    ``y`` is the ``(T, N)`` history (NaN = missing); the scale is the mean of the week that
+    ends at the issue, so the model sees loads relative to their recent level.
+    """
     target = issue + horizon
     day_lag = target - m * (-(-horizon // m))
     week_lag = target - 7 * m * (-(-horizon // (7 * m)))
-    s = scale[series]
-    cs = np.nancumsum(np.nan_to_num(y), axis=0)
-    day_mean = (cs[issue, series] - np.where(issue >= m, cs[np.maximum(issue - m, 0), series], 0.0)) / m
+    filled = np.nan_to_num(y)
+    count = np.vstack([np.zeros((1, y.shape[1])), np.cumsum(np.isfinite(y), axis=0)])
+    cs = np.vstack([np.zeros((1, y.shape[1])), np.cumsum(filled, axis=0)])
+    week0 = np.maximum(issue + 1 - 7 * m, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (cs[issue + 1, series] - cs[week0, series]) / (count[issue + 1, series] - count[week0, series])
+        day0 = np.maximum(issue + 1 - m, 0)
+        day_mean = (cs[issue + 1, series] - cs[day0, series]) / (
+            count[issue + 1, series] - count[day0, series]
+        )
+    s = np.where(np.isfinite(s) & (np.abs(s) > 0), np.abs(s), 1.0)
     cols = [
         horizon.astype(float),
         y[issue, series] / s,
@@ -97,7 +113,7 @@ def _features(
     feats = np.column_stack([*cols, cal])
     if temperature is not None:
         feats = np.column_stack([feats, temperature])
-    return feats
+    return feats, s
 
 
 def fit_load_model(
@@ -128,7 +144,6 @@ def fit_load_model(
     first = 7 * m
     if len(times) < first + max_horizon + 1:
         raise ValueError(f"need at least {first + max_horizon + 1} intervals of history, got {len(times)}")
-    scale = _scale(y)
     rng = np.random.default_rng(seed)
     horizon = rng.integers(1, max_horizon + 1, samples)
     issue = rng.integers(first - 1, len(times) - horizon)
@@ -136,9 +151,8 @@ def fit_load_model(
     target = issue + horizon
     keep = ~np.isnan(y[target, series])
     issue, series, horizon, target = issue[keep], series[keep], horizon[keep], target[keep]
-    x = _features(
+    x, scale = _features(
         y,
-        scale,
         issue,
         series,
         horizon,
@@ -148,27 +162,67 @@ def fit_load_model(
         m,
         timezone,
     )
-    label = y[target, series] / scale[series]
+    label = y[target, series] / scale
     models = []
-    for q in quantiles:
-        model = HistGradientBoostingRegressor(
-            loss="quantile",
-            quantile=q,
-            max_iter=max_iter,
-            learning_rate=0.1,
-            categorical_features=None,
-            early_stopping=False,
-            random_state=seed,
-        )
-        models.append(model.fit(x, label))
+    with threadpool_limits(limits=THREADS, user_api="openmp"):
+        for q in quantiles:
+            model = HistGradientBoostingRegressor(
+                loss="quantile",
+                quantile=q,
+                max_iter=max_iter,
+                learning_rate=0.1,
+                categorical_features=None,
+                early_stopping=False,
+                random_state=seed,
+            )
+            models.append(model.fit(x, label))
     return LoadModel(tuple(quantiles), interval_s, max_horizon, timezone, temp is not None, tuple(models))
 
 
-def _scale(y: np.ndarray) -> np.ndarray:
-    """Per-series scale: mean absolute load over the history (1 where undefined)."""
-    with np.errstate(invalid="ignore"):
-        s = np.nanmean(np.abs(y), axis=0) if np.isfinite(y).any() else np.ones(y.shape[1])
-    return np.where(np.isfinite(s) & (s > 0), s, 1.0)
+def predict_at(
+    model: LoadModel,
+    times: np.ndarray,
+    load_w: np.ndarray,
+    issue: np.ndarray,
+    series: np.ndarray,
+    horizon: np.ndarray,
+    temperature: np.ndarray | None = None,
+) -> np.ndarray:
+    """Quantile forecasts ``(Q, rows)`` [W] for arbitrary (issue index, series, horizon) rows.
+
+    Only values up to each row's issue index are used, so one call can replay a whole
+    backtest. ``temperature`` [°C] is per row, at the target.
+    """
+    times = _check_grid(times, model.interval_s)
+    y = np.asarray(load_w, float).reshape(len(times), -1)
+    m = model.steps_per_day
+    if np.any(horizon < 1) or np.any(horizon > model.max_horizon):
+        raise ValueError(f"horizons must be within 1..{model.max_horizon}")
+    if np.any(issue < 7 * m - 1):
+        raise ValueError("each issue needs one week of history before it")
+    if model.uses_temperature and temperature is None:
+        raise ValueError("this model needs a temperature forecast")
+    target = issue + horizon
+    pad = int(max(0, target.max() - (len(times) - 1)))
+    if pad:
+        y = np.vstack([y, np.full((pad, y.shape[1]), np.nan)])
+        times = np.concatenate(
+            [times, times[-1] + np.arange(1, pad + 1) * np.timedelta64(model.interval_s, "s")]
+        )
+    x, scale = _features(
+        y,
+        issue,
+        series,
+        horizon,
+        times,
+        times[target],
+        temperature if model.uses_temperature else None,
+        m,
+        model.timezone,
+    )
+    with threadpool_limits(limits=THREADS, user_api="openmp"):
+        pred = np.stack([mdl.predict(x) for mdl in model.models])
+    return np.sort(pred, axis=0) * scale[None, :]
 
 
 def forecast_load(
@@ -187,30 +241,18 @@ def forecast_load(
     """
     times = _check_grid(times, model.interval_s)
     y = np.asarray(load_w, float).reshape(len(times), -1)
-    m = model.steps_per_day
     if not 1 <= n_steps <= model.max_horizon:
         raise ValueError(f"n_steps must be within 1..{model.max_horizon}")
-    if len(times) < 7 * m:
-        raise ValueError("need at least one week of history")
-    if model.uses_temperature and temperature_forecast is None:
-        raise ValueError("this model needs temperature_forecast")
     if np.isnan(y[-1]).any():
         raise ValueError("the newest observation is missing (NaN) for some series; fill or drop them first")
     n = y.shape[1]
-    out_times = times[-1] + np.arange(1, n_steps + 1) * np.timedelta64(model.interval_s, "s")
-    ext = np.vstack([y, np.full((n_steps, n), np.nan)])
-    ext_times = np.concatenate([times, out_times])
-    scale = _scale(y[-7 * m :])
     horizon = np.repeat(np.arange(1, n_steps + 1), n)
     series = np.tile(np.arange(n), n_steps)
     issue = np.full(len(horizon), len(times) - 1)
     temp = None
-    if model.uses_temperature:
+    if temperature_forecast is not None:
         temp = np.asarray(temperature_forecast, float).reshape(n_steps, n)[horizon - 1, series]
-    x = _features(
-        ext, scale, issue, series, horizon, ext_times, ext_times[issue + horizon], temp, m, model.timezone
-    )
-    pred = np.stack([mdl.predict(x) for mdl in model.models])  # (Q, rows)
-    pred = np.sort(pred, axis=0) * scale[series][None, :]
+    pred = predict_at(model, times, y, issue, series, horizon, temp)
+    out_times = times[-1] + np.arange(1, n_steps + 1) * np.timedelta64(model.interval_s, "s")
     values = pred.reshape(len(model.quantiles), n_steps, n)
     return QuantileForecast(out_times, model.interval_s, model.quantiles, values, kind="demand")

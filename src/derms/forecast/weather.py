@@ -131,7 +131,7 @@ class TmyFileSource:
         self.latitude = float(meta["latitude"])
         self.longitude = float(meta["longitude"])
         self.altitude = float(meta["altitude"])
-        index = pd.DatetimeIndex(data.index).tz_convert("UTC") - pd.Timedelta(hours=1)
+        index = pd.DatetimeIndex(data.index).tz_convert("UTC") - np.timedelta64(1, "h")
         order = np.argsort(_hour_of_year(index))
         self._hoy = _hour_of_year(index)[order]
         cols = ("ghi", "dni", "dhi", "temp_air", "wind_speed")
