@@ -4,11 +4,13 @@ tank's physical response."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from cta2045.codec import DurationType
 from cta2045.enums import AdvancedLoadUpUnits, CommodityCode, OperationalState
 
+from derms.adapters.cta2045.link import open_serial
 from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
 from derms.sim.protocols.cta2045 import WaterHeaterSgd
 
@@ -68,3 +70,24 @@ async def test_unsupported_command_is_an_application_nak(ucm: Ucm, sgd: WaterHea
     with pytest.raises(ApplicationNak, match="reason 1"):
         await ucm.power_level(50)
     assert await ucm.operational_state() is OperationalState.Idle_Normal  # the link still works
+
+
+async def test_ucm_over_a_serial_line(sgd: WaterHeaterSgd) -> None:
+    """The same link over a pty: the SGD holds the controlling end, the UCM opens the tty."""
+    controller, device = os.openpty()
+    try:
+        await sgd.attach_serial(controller)
+        serial_ucm = Ucm(await open_serial(os.ttyname(device), name="ucm-serial"))
+        try:
+            await serial_ucm.load_up(600)
+            assert sgd.heater.mode == "load_up"
+            assert await serial_ucm.operational_state() in (
+                OperationalState.Running_Heightened,
+                OperationalState.Idle_Heightened,
+            )
+            assert serial_ucm.link.stats.sent == 2 and serial_ucm.link.stats.received == 2
+        finally:
+            await serial_ucm.close()
+    finally:
+        os.close(controller)
+        os.close(device)

@@ -1,5 +1,8 @@
 """The CTA-2045-B link layer over a byte stream (TCP socket or serial line).
 
+Serial lines (RS-485 adapters, or a pty in tests) are opened raw with :func:`open_serial`;
+line settings such as the 19200 baud of CTA-2045-B RS-485 belong to the device.
+
 A data message on the wire is ``type (2) | payload length (2, big-endian) | payload |
 checksum (2)``; the ``cta2045`` package encodes and decodes everything but the checksum.
 The receiver answers every data message with a two-octet link ACK ``06 00`` or NAK
@@ -22,6 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import termios
+import tty
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -311,6 +317,52 @@ class LinkEndpoint:
             raise LinkError(
                 f"{self.name}: message {frame[:2].hex()} not acknowledged after {self.retries + 1} attempts ({last})"
             )
+
+
+class _PipeWriterProtocol(asyncio.streams.FlowControlMixin):
+    """Write-side protocol for a serial line: flow control plus the close waiter that
+    ``StreamWriter.wait_closed`` needs (``FlowControlMixin`` alone does not provide it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _get_close_waiter(self, stream: asyncio.StreamWriter) -> asyncio.Future[None]:
+        return self._closed
+
+
+async def fd_streams(fd: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """asyncio streams over a serial line's file descriptor (a tty or pty end).
+
+    The line is put in raw mode (no echo, no line discipline) so every octet passes
+    unchanged; the reader and the writer each own a duplicate of ``fd``.
+    """
+    with contextlib.suppress(termios.error):
+        tty.setraw(fd)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    read_file = os.fdopen(os.dup(fd), "rb", buffering=0)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), read_file)
+    write_file = os.fdopen(os.dup(fd), "wb", buffering=0)
+    transport, protocol = await loop.connect_write_pipe(_PipeWriterProtocol, write_file)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def open_serial(path: str, **kwargs: object) -> LinkEndpoint:
+    """Open a serial device (e.g. ``/dev/ttyUSB0`` or a pty) and start the link on it."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        reader, writer = await fd_streams(fd)
+    finally:
+        os.close(fd)
+    link = LinkEndpoint(reader, writer, **kwargs)  # type: ignore[arg-type]
+    link.start()
+    return link
 
 
 async def open_tcp(host: str, port: int, **kwargs: object) -> LinkEndpoint:

@@ -1,4 +1,4 @@
-"""An electric water heater SGD answering a UCM over a CTA-2045-B link on TCP.
+"""An electric water heater SGD answering a UCM over a CTA-2045-B link on TCP or a serial line.
 
 The tank is :class:`derms.sim.physics.water_heater.WaterHeaters` (one row). DR commands
 move its thermostat (CTA-2045-B 10.x intent, offsets after EPRI's water heater field
@@ -23,7 +23,7 @@ from cta2045 import app
 from cta2045.app import AdvancedLoadUp, BasicDR, IntermediateDR
 from cta2045.codec import CodecError, DurationType
 from cta2045.enums import BasicDRCategory, CommodityCode, OperationalState
-from derms.adapters.cta2045.link import LinkEndpoint, LinkError
+from derms.adapters.cta2045.link import LinkEndpoint, LinkError, fd_streams
 from derms.adapters.cta2045.messages import (
     COMMODITY,
     INTERMEDIATE_DR,
@@ -193,6 +193,12 @@ class WaterHeaterSgd:
         while True:
             await asyncio.sleep(self.step_s)
             self.heater.step(self.step_s * self.time_scale)
+
+    async def attach_serial(self, fd: int) -> LinkEndpoint:
+        """Serve the UCM on a serial line too (e.g. the controlling end of a pty)."""
+        reader, writer = await fd_streams(fd)
+        await self._connected(reader, writer)
+        return self.links[-1]
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = LinkEndpoint(reader, writer, name="sgd", ack_timeout_s=self.ack_timeout_s)
