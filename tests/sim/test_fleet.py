@@ -266,3 +266,15 @@ def test_columns_match_samples(fleet: FleetSimulator) -> None:
     assert all(s.ts == fleet.now for s in samples)
     soc_rows = [s.soc is not None for s in samples]
     assert soc_rows == (~np.isnan(cols.soc)).tolist()
+
+
+def test_columns_convert_to_core_telemetry_columns(fleet: FleetSimulator) -> None:
+    run(fleet, 30)
+    index = {der_id: 1000 + i for i, der_id in enumerate(fleet.der_ids)}
+    cols = fleet.columns().to_telemetry_columns(index)
+    assert len(cols) == len(fleet)
+    assert cols.der_idx.tolist() == [index[i] for i in fleet.der_ids]
+    assert np.array_equal(cols.p_w, fleet.power())
+    assert set(cols.ts_ms.tolist()) == {round(fleet.now.timestamp() * 1000)}
+    with pytest.raises(NotFound):
+        fleet.columns().to_telemetry_columns({})

@@ -12,7 +12,7 @@ reports nothing until it comes back.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from derms.core.clock import utc
+from derms.core.columns import TelemetryColumns, to_ms
 from derms.core.controls import (
     ActivePowerLimit,
     ActivePowerTarget,
@@ -97,6 +98,24 @@ class FleetColumns:
 
     def __len__(self) -> int:
         return len(self.der_id)
+
+    def to_telemetry_columns(self, index: Mapping[str, int]) -> TelemetryColumns:
+        """The core's columnar batch, with ``index`` mapping DER id to its dense index."""
+        try:
+            der_idx = np.fromiter((index[i] for i in self.der_id.tolist()), np.int32, len(self))
+        except KeyError as exc:
+            raise NotFound("der", exc.args[0]) from None
+        return TelemetryColumns.from_arrays(
+            der_idx,
+            np.full(len(self), to_ms(self.ts), np.int64),
+            p_w=self.p_w,
+            q_var=self.q_var,
+            v_v=self.v_v,
+            f_hz=self.f_hz,
+            soc=self.soc,
+            status=self.status,
+            available=self.available,
+        )
 
     def samples(self) -> list[Telemetry]:
         soc = [None if math.isnan(s) else s for s in self.soc.tolist()]

@@ -11,6 +11,7 @@ elements). Inverters declare reactive capability of 44 % of their VA rating
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ RESIDENTIAL_SHARES: dict[DerKind, float] = {
 CI_SHARE = 0.04
 
 
+@functools.cache
 def _inverter(
     w: float, *, kind: DerKind, v_nom: float = 230.0, phases: int = 1, **extra: float
 ) -> Capabilities:
@@ -49,6 +51,7 @@ def _inverter(
     )
 
 
+@functools.cache
 def _load(w: float, *, kind: DerKind, phases: int = 1, v_nom: float = 230.0) -> Capabilities:
     return Capabilities(
         w_max_consume=w, va_max=w, v_nom=v_nom, phases=phases, controls=SUPPORTED_CONTROLS[kind]
@@ -78,7 +81,8 @@ def _capabilities(kind: DerKind, rng: np.random.Generator) -> Capabilities:
         case DerKind.WATER_HEATER:
             return _load(4_500.0, kind=kind)
         case DerKind.CI_LOAD:
-            return _load(float(rng.uniform(20_000.0, 200_000.0)), kind=kind, phases=3, v_nom=400.0)
+            peak = 10_000.0 * float(rng.integers(2, 21))  # 20 to 200 kW in 10 kW steps
+            return _load(peak, kind=kind, phases=3, v_nom=400.0)
         case DerKind.UTILITY_PV:
             return _inverter(
                 2_000_000.0, kind=kind, v_nom=20_000.0, phases=3, ramp_w_per_s=2_000_000.0 * 0.1 / 60
