@@ -27,5 +27,5 @@ def seasonal_naive(y: np.ndarray, issue: np.ndarray, horizon: int, season: int) 
 
 
 def residual_quantiles(actual: np.ndarray, point: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
-    """Empirical quantiles of ``actual - point`` (NaN-aware), one per level."""
-    return np.nanquantile(np.asarray(actual, float) - np.asarray(point, float), quantiles)
+    """Empirical quantiles of ``actual - point`` along the first axis (NaN-aware), one row per level."""
+    return np.nanquantile(np.asarray(actual, float) - np.asarray(point, float), quantiles, axis=0)
