@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derms.sim.physics import BatteryBank, EvChargers, Hvac, WaterHeaters, first_order_step
 from derms.sim.physics.water_heater import CP_WATER, DRAW_FLOW_LPS
@@ -210,3 +212,24 @@ def test_ev_session_energy_and_limit() -> None:
     ev.step(8 * 3600.0, 60.0, np.full(1, np.inf), 0.0, rng)
     assert not ev.connected[0]
     assert np.isfinite(ev.next_arrival_s[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    soc=st.floats(0.1, 0.9),
+    rte=st.floats(0.5, 1.0),
+    steps=st.lists(st.tuples(st.floats(-1e5, 1e5), st.floats(1.0, 3600.0)), min_size=1, max_size=30),
+)
+def test_battery_energy_balance_and_bounds_property(
+    soc: float, rte: float, steps: list[tuple[float, float]]
+) -> None:
+    """Stored energy changes by exactly eta_c * charge - discharge / eta_d, inside the SoC band."""
+    bank = battery(soc=soc, rte=rte)
+    eta = math.sqrt(rte)
+    expected_wh = soc * 10_000.0
+    for request, dt in steps:
+        p = bank.step(np.array([request]), dt)[0]
+        assert -5_000.0 - 1e-9 <= p <= 4_000.0 + 1e-9
+        expected_wh += (-p / eta if p > 0 else -p * eta) * dt / 3600.0
+        assert 0.1 - 1e-9 <= bank.soc[0] <= 0.9 + 1e-9
+        assert bank.soc[0] * 10_000.0 == pytest.approx(expected_wh, abs=1e-6)
