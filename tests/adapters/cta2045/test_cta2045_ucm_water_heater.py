@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import pytest
+from cta2045.app import BasicDR
 from cta2045.codec import DurationType
 from cta2045.enums import AdvancedLoadUpUnits, CommodityCode, OperationalState
 
@@ -91,3 +92,19 @@ async def test_ucm_over_a_serial_line(sgd: WaterHeaterSgd) -> None:
     finally:
         os.close(controller)
         os.close(device)
+
+
+async def test_customer_override_is_acknowledged_and_tracked(ucm: Ucm, sgd: WaterHeaterSgd) -> None:
+    await ucm.operational_state()  # the link is up
+    await sgd.customer_override(True)
+    for _ in range(100):
+        if ucm.customer_override and any(getattr(m, "opcode1", None) == 0x03 for m in sgd.received):
+            break
+        await asyncio.sleep(0.02)
+    assert ucm.customer_override
+    assert any(isinstance(m, BasicDR) and m.opcode2 == 0x11 for m in sgd.received)  # the UCM's app ACK
+    await ucm.load_up(600)
+    assert await ucm.operational_state() in (
+        OperationalState.Idle_Opted_Out,
+        OperationalState.Running_Opted_Out,
+    )

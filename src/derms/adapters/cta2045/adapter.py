@@ -143,7 +143,9 @@ class _Session:
         soc = None
         if total is not None and present is not None and total.cumulative > 0:
             soc = min(1.0, present.cumulative / total.cumulative)
-        opted_out = isinstance(state, OperationalState) and "Opted_Out" in state.name
+        opted_out = self.ucm.customer_override or (
+            isinstance(state, OperationalState) and "Opted_Out" in state.name
+        )
         await self.adapter.context.publish_telemetry(
             [
                 Telemetry(

@@ -4,7 +4,8 @@ Each request is link-acknowledged by the SGD (:mod:`derms.adapters.cta2045.link`
 answered at the application layer: Basic DR commands with an application ACK naming the
 command's opcode or an application NAK (CTA-2045-B 10.2), the operational state query with
 a state response, Intermediate DR requests with their reply (opcode2 0x80). Messages the SGD
-sends on its own (customer override, state changes) are kept in :attr:`Ucm.unsolicited`.
+sends on its own (customer override, state changes) are kept in :attr:`Ucm.unsolicited` and
+answered with an application ACK; a customer override sets :attr:`Ucm.customer_override`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cta2045.codec import CodecError, Duration
 from cta2045.enums import AdvancedLoadUpUnits, BasicDRCategory, IntermediateDRResponseCode, OperationalState
 
 from derms.adapters.cta2045.link import LinkEndpoint, LinkError
-from derms.adapters.cta2045.messages import basic, commodity_read_request
+from derms.adapters.cta2045.messages import app_ack, basic, commodity_read_request
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Ucm:
         self.link = link
         self.response_timeout_s = response_timeout_s
         self.unsolicited: list[Message] = []
+        self.customer_override = False
         self._waiters: list[_Waiter] = []
         self._lock = asyncio.Lock()
         self._task = asyncio.create_task(self._dispatch(), name=f"{link.name}-ucm")
@@ -73,6 +75,21 @@ class Ucm:
                     break
             else:
                 self.unsolicited.append(message)
+                await self._on_unsolicited(message)
+
+    async def _on_unsolicited(self, message: Message) -> None:
+        """Track customer override (Basic DR 0x11; opcode2 1 = overridden) and answer any
+        Basic DR message from the SGD with an application ACK (CTA-2045-B 10.2)."""
+        if not isinstance(message, BasicDR) or message.category in (BasicDRCategory.ACK, BasicDRCategory.NAK):
+            return
+        if message.category is BasicDRCategory.Customer_Override:
+            self.customer_override = message.opcode2 != 0
+            logger.info("%s: customer override %s", self.link.name, "on" if self.customer_override else "off")
+        if message.opcode1 is not None:
+            try:
+                await self.link.send(app_ack(message.opcode1))
+            except LinkError as exc:
+                logger.warning("%s: application ACK not delivered: %s", self.link.name, exc)
 
     async def _request(self, frame: bytes, match: Callable[[Message], bool]) -> Message:
         async with self._lock:

@@ -32,6 +32,7 @@ from derms.adapters.cta2045.messages import (
     advanced_load_up_reply,
     app_ack,
     app_nak,
+    basic,
     commodity_read_reply,
     state_query_response,
 )
@@ -62,6 +63,8 @@ class SimulatedWaterHeater:
     advanced_k: float = 10.0
     seed: int = 0
     mode: str = "normal"
+    override: bool = False
+    """Customer override: the owner opted out, DR commands are acknowledged but ignored."""
     remaining_s: float | None = None
     advanced_wh_left: float = 0.0
     energy_wh: float = 0.0
@@ -96,6 +99,8 @@ class SimulatedWaterHeater:
         self.mode, self.remaining_s, self.advanced_wh_left = mode, duration_s, advanced_wh
 
     def _offset_k(self) -> float:
+        if self.override:
+            return 0.0
         return {
             "shed": -self.shed_k,
             "critical_peak": -self.critical_k,
@@ -107,7 +112,7 @@ class SimulatedWaterHeater:
         if dt_s <= 0:
             return
         self.tank.start_draws(local_hour, dt_s, self.rng)
-        allowed = np.array([self.mode != "grid_emergency"])
+        allowed = np.array([self.override or self.mode != "grid_emergency"])
         self.p_w = float(self.tank.step(dt_s, np.array([self._offset_k()]), allowed)[0])
         consumed_wh = -self.p_w * dt_s / 3600.0
         self.energy_wh += consumed_wh
@@ -122,6 +127,8 @@ class SimulatedWaterHeater:
 
     def operational_state(self) -> OperationalState:
         running = bool(self.tank.on[0])
+        if self.override:
+            return OperationalState.Running_Opted_Out if running else OperationalState.Idle_Opted_Out
         if self.mode in ("shed", "critical_peak", "grid_emergency"):
             return OperationalState.Running_Curtailed if running else OperationalState.Idle_Curtailed
         if self.mode in ("load_up", "advanced_load_up"):
@@ -193,6 +200,13 @@ class WaterHeaterSgd:
         while True:
             await asyncio.sleep(self.step_s)
             self.heater.step(self.step_s * self.time_scale)
+
+    async def customer_override(self, on: bool) -> None:
+        """The owner presses override: tell every connected UCM (Basic DR 0x11)."""
+        self.heater.override = on
+        for link in self.links:
+            if not link.closed.is_set():
+                await link.send(basic(BasicDRCategory.Customer_Override, int(on)))
 
     async def attach_serial(self, fd: int) -> LinkEndpoint:
         """Serve the UCM on a serial line too (e.g. the controlling end of a pty)."""
