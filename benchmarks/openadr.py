@@ -58,11 +58,18 @@ async def ven_loop(
     acked: dict[str, float],
     n: int,
     done: asyncio.Event,
+    errors: list[int],
+    vtn_dirty: Callable[[str], None],
 ) -> None:
     await asyncio.sleep(random.uniform(0, poll_s))
     poll = codec.serialize(codec.envelope(codec.poll(ven_id)))
     while not stop.is_set():
-        reply = codec.parse_payload(await send("OadrPoll", poll))
+        try:
+            reply = codec.parse_payload(await send("OadrPoll", poll))
+        except httpx.HTTPError:
+            errors[0] += 1  # a real VEN retries at its next poll
+            await asyncio.sleep(poll_s)
+            continue
         if reply.name == "oadrDistributeEvent":
             responses = [
                 EventResponse(
@@ -71,14 +78,22 @@ async def ven_loop(
                 for e in (codec.decode_event(n) for n in reply.element.findall("oadr:oadrEvent", codec.NS))
             ]
             ack = codec.created_event(200, "OK", reply.request_id() or "", responses, ven_id)
-            await send("EiEvent", codec.serialize(codec.envelope(ack)))
+            try:
+                await send("EiEvent", codec.serialize(codec.envelope(ack)))
+            except httpx.HTTPError:
+                errors[0] += 1  # the VTN re-sends the event until it is acknowledged
+                vtn_dirty(ven_id)
+                await asyncio.sleep(poll_s)
+                continue
             acked[ven_id] = time.perf_counter()
             if len(acked) >= n:
                 done.set()
         await asyncio.sleep(poll_s)
 
 
-async def one_run(n: int, transport: str, poll_s: float, repeat: int) -> list[float]:
+async def one_run(
+    n: int, transport: str, poll_s: float, repeat: int
+) -> list[tuple[float, float, float, float]]:
     clock = SystemClock()
     vtn = Vtn("BENCH_VTN", clock, poll_freq=timedelta(seconds=poll_s))
     server = None
@@ -110,7 +125,15 @@ async def one_run(n: int, transport: str, poll_s: float, repeat: int) -> list[fl
             stop = asyncio.Event()
             acked: dict[str, float] = {}
             done = asyncio.Event()
-            tasks = [asyncio.create_task(ven_loop(send, v, poll_s, stop, acked, n, done)) for v in ven_ids]
+            errors = [0]
+
+            def vtn_dirty(ven_id: str) -> None:
+                vtn.vens[ven_id].events_dirty = True
+
+            tasks = [
+                asyncio.create_task(ven_loop(send, v, poll_s, stop, acked, n, done, errors, vtn_dirty))
+                for v in ven_ids
+            ]
             await asyncio.sleep(poll_s * 1.5)  # every VEN polling in steady state
             now = clock.now()
             sp = Setpoint("d", LoadShed(level=2), now + timedelta(minutes=5), now + timedelta(minutes=35))
@@ -129,7 +152,14 @@ async def one_run(n: int, transport: str, poll_s: float, repeat: int) -> list[fl
             latencies = sorted(v - t0 for v in acked.values())
             if len(latencies) < n:
                 raise RuntimeError(f"only {len(latencies)} of {n} VENs acknowledged")
-            maxima.append((latencies[-1], statistics.median(latencies), latencies[int(0.95 * (n - 1))]))
+            maxima.append(
+                (
+                    latencies[-1],
+                    statistics.median(latencies),
+                    latencies[int(0.95 * (n - 1))],
+                    float(errors[0]),
+                )
+            )
             vtn.events.clear()
     finally:
         if http is not None:
@@ -139,11 +169,12 @@ async def one_run(n: int, transport: str, poll_s: float, repeat: int) -> list[fl
     return maxima
 
 
-def summarise(runs: list[tuple[float, float, float]]) -> dict[str, float]:
+def summarise(runs: list[tuple[float, float, float, float]]) -> dict[str, float]:
     return {
         "all_acked_s": statistics.median(r[0] for r in runs),
         "median_ack_s": statistics.median(r[1] for r in runs),
         "p95_ack_s": statistics.median(r[2] for r in runs),
+        "transport_errors": statistics.median(r[3] for r in runs),
     }
 
 
