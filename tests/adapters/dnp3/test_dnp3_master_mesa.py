@@ -65,3 +65,22 @@ async def test_direct_operate_and_out_of_range_rejection(plant: SimulatedPlant) 
         assert info.value.stage == "SELECT"
         assert info.value.echoes[0].status is CommandStatus.OUT_OF_RANGE
         assert plant.outstation.ao_store.get(ao.index).value == 555  # the refused value was not applied
+
+
+async def test_plant_reports_events_unsolicited_once_enabled(plant: SimulatedPlant) -> None:
+    p = plant.points.get(PointKind.ANALOG_INPUT, AI_ACTIVE_POWER)
+    async with Dnp3Master("127.0.0.1", plant.port, outstation_address=10) as master:
+        await master.integrity_poll()
+        plant.model.pv_available_w = 1_234_000.0
+        plant.sync(1.0)
+        assert await master.listen_unsolicited(0.5) is None  # not enabled yet: nothing sent
+        await master.enable_unsolicited()
+        plant.model.pv_available_w = 2_345_000.0
+        plant.sync(1.0)
+        for _ in range(20):
+            if await master.listen_unsolicited(0.5) is not None:
+                value = master.values[(ValueKind.ANALOG_INPUT, p.index)]
+                if value.unsolicited and value.value == 2_345_000.0:
+                    break
+        else:
+            raise AssertionError("no unsolicited event with the new output")

@@ -8,8 +8,10 @@ class events for the master's event polls. The model is deliberately small and k
 behind :class:`PlantModel` so it can be swapped for ``derms.sim.physics`` when that lands.
 
 dnp3py's TCP outstation runner answers requests but never originates unsolicited
-responses, so a master polls this plant; unsolicited reporting is exercised against the
-opendnp3 outstation in the interop tests.
+responses; :class:`_ReportingRunner` adds that: once the master has enabled unsolicited
+reporting (function 20), pending class events go out in UNSOLICITED_RESPONSE fragments
+built by dnp3py's ``Outstation.generate_unsolicited`` (IEEE 1815-2012 4.6.6), one
+outstanding until the master confirms it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ from derms.adapters.dnp3.points import (
     PointMap,
     mesa_der_map,
 )
+from dnp3.datalink.builder import build_unconfirmed_user_data
 from dnp3.mesa.outstation import MesaOutstation, create_mesa_outstation
+from dnp3.outstation.tcp_runner import OutstationTcpRunner
+from dnp3.transport.segmenter import Segmenter
+from dnp3.transport_io.channel import ChannelError
 
 
 @dataclass
@@ -87,6 +93,41 @@ class PlantModel:
         self.q_var = self.var or 0.0
 
 
+class _ReportingRunner(OutstationTcpRunner):
+    """dnp3py's TCP outstation runner plus unsolicited reporting on the live connection."""
+
+    report_period_s: float = 0.1
+
+    async def _handle_connection(self, channel: object) -> None:  # type: ignore[override]
+        reporter = asyncio.create_task(self._report(channel), name="dnp3-plant-unsolicited")
+        try:
+            await super()._handle_connection(channel)  # type: ignore[arg-type]
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+
+    async def _report(self, channel: object) -> None:
+        config = self.outstation.config
+        segmenter = Segmenter()
+        while True:
+            await asyncio.sleep(self.report_period_s)
+            response = self.outstation.generate_unsolicited()
+            if response is None:
+                continue
+            try:
+                for segment in segmenter.segment(response.to_bytes()):
+                    frame = build_unconfirmed_user_data(
+                        destination=config.master_address,
+                        source=config.address,
+                        dir_from_master=False,
+                        user_data=segment.to_bytes(),
+                    )
+                    await channel.write_all(frame.to_bytes())  # type: ignore[attr-defined]
+            except ChannelError:
+                return
+
+
 class SimulatedPlant:
     """A :class:`PlantModel` served by dnp3py's MESA-DER outstation on ``host:port``."""
 
@@ -112,20 +153,21 @@ class SimulatedPlant:
         self.outstation.database.update_binary_output(
             self.points.get(PointKind.BINARY_OUTPUT, BO_CONNECT).index, value=True
         )
+        self._runner = _ReportingRunner(outstation=self.outstation.outstation, host=host, port=port)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def port(self) -> int:
-        address = self.outstation.local_address
+        address = self._runner.local_address
         if address is None:
             raise RuntimeError("plant outstation is not listening")
         return address[1]
 
     async def start(self) -> None:
         self.sync()
-        self._tasks.append(asyncio.create_task(self.outstation.run(), name="dnp3-plant"))
+        self._tasks.append(asyncio.create_task(self._runner.run(), name="dnp3-plant"))
         for _ in range(500):
-            if self.outstation.local_address is not None:
+            if self._runner.local_address is not None:
                 break
             await asyncio.sleep(0.01)
         else:
@@ -133,7 +175,7 @@ class SimulatedPlant:
         self._tasks.append(asyncio.create_task(self._loop(), name="dnp3-plant-step"))
 
     async def stop(self) -> None:
-        await self.outstation.stop()
+        await self._runner.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
