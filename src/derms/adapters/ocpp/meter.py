@@ -23,23 +23,21 @@ log = logging.getLogger(__name__)
 _SCALE = {"W": 1.0, "kW": 1e3, "V": 1.0, "Percent": 0.01, "Hz": 1.0}
 
 
-def _unit(sample: Mapping[str, Any]) -> str:
+def _unit(sample: Mapping[str, Any]) -> tuple[str, int]:
+    """Unit and power-of-ten multiplier (1.6 ``unit``; 2.0.1 ``unitOfMeasure``)."""
     if "unit" in sample:  # 1.6
-        return str(sample["unit"])
+        return str(sample["unit"]), 0
     uom = sample.get("unit_of_measure") or {}
-    unit = str(uom.get("unit", ""))
-    multiplier = int(uom.get("multiplier", 0))
-    return unit if multiplier == 0 else f"{unit}e{multiplier}"
+    return str(uom.get("unit", "")), int(uom.get("multiplier", 0))
 
 
 def _value(sample: Mapping[str, Any], default_unit: str) -> float | None:
-    unit = _unit(sample) or default_unit
-    base, _, exponent = unit.partition("e")
-    scale = _SCALE.get(base)
+    unit, multiplier = _unit(sample)
+    scale = _SCALE.get(unit or default_unit)
     if scale is None:
         return None
     try:
-        return float(sample["value"]) * scale * (10.0 ** int(exponent or 0))
+        return float(sample["value"]) * scale * 10.0**multiplier
     except (KeyError, TypeError, ValueError):
         return None
 
