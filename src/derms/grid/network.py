@@ -35,11 +35,36 @@ from derms.grid.model import NetworkModel
 _W_PER_MW = 1e6
 
 
+def _mv_oberrhein(scenario: str = "load", cosphi_load: float = 0.98, cosphi_pv: float = 1.0) -> Any:
+    """pandapower's ``mv_oberrhein`` scenarios, read from the JSON file pandapower ships.
+
+    Same data and scenario settings as ``pandapower.networks.mv_oberrhein`` (load: loads at
+    0.6, PV off, HV/MV taps -2/-3; generation: loads at 0.1, PV at 0.8, taps 0), without the
+    power flow that function runs on every call (whose numba compilation costs seconds).
+    """
+    import os
+
+    import pandapower as pp
+
+    settings = {"load": (0.6, 0.0, [-2.0, -3.0]), "generation": (0.1, 0.8, [0.0, 0.0])}
+    if scenario not in settings:
+        raise ValueError(f"unknown mv_oberrhein scenario {scenario!r}: choose 'load' or 'generation'")
+    net = pp.from_json(os.path.join(os.path.dirname(pp.__file__), "networks", "mv_oberrhein.json"))
+    net.load["q_mvar"] = np.tan(np.arccos(cosphi_load)) * net.load["p_mw"]
+    net.sgen["q_mvar"] = np.tan(np.arccos(cosphi_pv)) * net.sgen["p_mw"]
+    load_scaling, sgen_scaling, taps = settings[scenario]
+    net.load["scaling"] = load_scaling
+    net.sgen["scaling"] = sgen_scaling
+    net.trafo["tap_pos"] = net.trafo["tap_pos"].astype("float64")
+    net.trafo.loc[net.trafo.index[net.trafo["sn_mva"] > 1], "tap_pos"] = taps
+    return net
+
+
 def _networks() -> dict[str, Callable[..., Any]]:
     import pandapower.networks as pn
 
     return {
-        "mv_oberrhein": pn.mv_oberrhein,
+        "mv_oberrhein": _mv_oberrhein,
         "cigre_mv": lambda **kw: pn.create_cigre_network_mv(**({"with_der": "pv_wind"} | kw)),
         "cigre_lv": pn.create_cigre_network_lv,
         "kerber_landnetz_kabel": pn.create_kerber_landnetz_kabel_1,

@@ -373,7 +373,8 @@ def run_pandapower(
 ) -> PowerFlowResult:
     """Reference snapshot power flow with pandapower's Newton-Raphson (``pp.runpp``).
 
-    The injections are added to a copy of the network as static generators.
+    The injections are added to a copy of the network as static generators.  numba is off:
+    its compilation costs far more than it saves on the few reference runs.
     """
     import pandapower as pp
 
@@ -399,7 +400,7 @@ def run_pandapower(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            pp.runpp(net, algorithm="nr", calculate_voltage_angles=True, init="dc")
+            pp.runpp(net, algorithm="nr", calculate_voltage_angles=True, init="dc", numba=False)
         except pp.LoadflowNotConverged:
             converged = False
     br = model.branches[model.branches["kind"] != "switch"]
