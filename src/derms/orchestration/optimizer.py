@@ -227,7 +227,9 @@ def solve(
         price = 0.0 if problem.prices is None else problem.prices[t]
         u_cols.append(b.cols((cu - price * price_g) * dt_h / 1000.0, np.zeros(g), up[:, t]))
         v_cols.append(b.cols((cd + price * price_g) * dt_h / 1000.0, np.zeros(g), down[:, t]))
-    q_cols = b.cols(np.full(g, problem.cost_q * dt_h / 1000.0), -q_down, q_up) if use_q else None
+    # Reactive power as injection and absorption columns, each costing cost_q, so |q| is penalised.
+    qi_cols = b.cols(np.full(g, problem.cost_q * dt_h / 1000.0), np.zeros(g), q_up) if use_q else None
+    qa_cols = b.cols(np.full(g, problem.cost_q * dt_h / 1000.0), np.zeros(g), q_down) if use_q else None
 
     target_rows: list[tuple[int, int, int]] = []  # (target index, step, row)
     for k, tgt in enumerate(problem.targets):
@@ -277,9 +279,10 @@ def solve(
                 rows = b.rows(grid.room_lo[keep], grid.room_hi[keep], labels)
                 b.entries(rows[a.row], u_cols[t][valid[a.col]], a.data)
                 b.entries(rows[a.row], v_cols[t][valid[a.col]], -a.data)
-                if use_q and q_cols is not None and grid.sq is not None:
+                if qi_cols is not None and qa_cols is not None and grid.sq is not None:
                     aq = grid.sq[keep][:, gbus[valid]].tocoo()
-                    b.entries(rows[aq.row], q_cols[valid[aq.col]], aq.data)
+                    b.entries(rows[aq.row], qi_cols[valid[aq.col]], aq.data)
+                    b.entries(rows[aq.row], qa_cols[valid[aq.col]], -aq.data)
             else:
                 smax, smin = _extreme_sensitivity(s_p, problem.bus, group, g)
                 hi_rows = b.rows(np.full(len(keep), -np.inf), grid.room_hi[keep], labels)
@@ -310,10 +313,9 @@ def solve(
     delta = _disaggregate(order, group, u, up, dev_up) - _disaggregate(order, group, v, down, dev_down)
     p = f.base + delta
     q = f.q_base.copy()
-    if use_q and q_cols is not None and q_up is not None and q_down is not None:
-        qg = x[q_cols]
-        share_up = np.where(q_up > 0, np.maximum(qg, 0) / np.where(q_up > 0, q_up, 1), 0.0)[group]
-        share_dn = np.where(q_down > 0, np.maximum(-qg, 0) / np.where(q_down > 0, q_down, 1), 0.0)[group]
+    if qi_cols is not None and qa_cols is not None and q_up is not None and q_down is not None:
+        share_up = np.where(q_up > 0, x[qi_cols] / np.where(q_up > 0, q_up, 1), 0.0)[group]
+        share_dn = np.where(q_down > 0, x[qa_cols] / np.where(q_down > 0, q_down, 1), 0.0)[group]
         q = f.q_base + share_up * (f.q_hi - f.q_base) - share_dn * (f.q_base - f.q_lo)
     shortfall = shortfalls(problem, p)
     why = _explain(
@@ -434,13 +436,23 @@ def _explain(
     """
     f = problem.flex
     n_bind = len(Binding)
-    weight = np.abs(duals) if len(duals) else np.zeros(b.n_row)
+    y = duals if len(duals) else np.zeros(b.n_row)
+
+    cost = np.concatenate(b.cost)
 
     def limiting(c: np.ndarray) -> np.ndarray:
-        sub = np.abs(a[:, c].toarray()) * weight[:, None]
-        if not sub.shape[0]:
+        # Reduced cost d = cost - A^T y: rows with y_r a_rc > 0 pull the column in (objectives),
+        # rows with y_r a_rc < 0 push it back. A column is limited by a pushing row only when the
+        # pull alone would make it worth using.
+        ya = a[:, c].toarray() * y[:, None]
+        if not ya.shape[0]:
             return np.zeros(len(c), np.int32)
-        return np.where(sub.max(axis=0) > 1e-12, n_bind + sub.argmax(axis=0), Binding.NONE).astype(np.int32)
+        push, pull = np.maximum(-ya, 0.0), np.maximum(ya, 0.0)
+        wanted = cost[c] < pull.sum(axis=0) - 1e-12
+        pushed = wanted & (push.max(axis=0) > 1e-12)
+        pulled = pull.max(axis=0) > 1e-12
+        best = np.where(pushed, push.argmax(axis=0), pull.argmax(axis=0))
+        return np.where(pushed | pulled, n_bind + best, Binding.NONE).astype(np.int32)
 
     up0, dn0 = room
     lim_u, lim_v = limiting(cols[0])[group], limiting(cols[1])[group]
@@ -449,9 +461,13 @@ def _explain(
     up_moved, down_moved = delta > _TOL_W, delta < -_TOL_W
     code = np.where(up_moved, np.where(delta >= up0 - _TOL_W, hi_b, lim_u), code)
     code = np.where(down_moved, np.where(-delta >= dn0 - _TOL_W, lo_b, lim_v), code)
-    still = ~up_moved & ~down_moved & (up0 <= _TOL_W)  # could not go up: say what stops it
-    code = np.where(still, hi_b, code)
+    still = ~up_moved & ~down_moved
     labels = tuple(Binding(c).label for c in range(n_bind)) + tuple(b.row_label)
+    # Not moved: without headroom its own limit says why; with headroom, a binding grid row of
+    # its group holds it back (an objective row does not: then it is simply not needed).
+    grid_row = np.array([not lab.startswith(("objective:", "energy")) for lab in labels])
+    held_back = still & (up0 > _TOL_W) & (lim_u >= n_bind) & grid_row[lim_u]
+    code = np.where(still & (up0 <= _TOL_W), hi_b, np.where(held_back, lim_u, code))
     objective = np.full(problem.n, -1, np.int32)
     ids = tuple(t.objective_id for t in problem.targets)
     for k in sorted(range(len(problem.targets)), key=lambda k: -problem.targets[k].priority):
