@@ -5,6 +5,7 @@ or, only when ``proxy_header`` is configured, from a PEM certificate a TLS-termi
 forwards in that header. Bodies must be ``application/sep+xml`` of at most 64 KiB.
 """
 
+from collections import OrderedDict
 from typing import Annotated
 from urllib.parse import unquote
 
@@ -47,6 +48,7 @@ from derms.core.errors import NotFound, ValidationFailed
 DEFAULT_LIMIT = 1
 """2030.5-2018 4.2.1: a list GET without ``l`` returns one item."""
 MAX_LIMIT = 255
+RENDER_CACHE_SIZE = 20_000
 
 
 class Forbidden(Exception):
@@ -96,7 +98,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
     async def _forbidden(_: Request, exc: Forbidden) -> Response:
         return Response(str(exc), status_code=403, media_type="text/plain")
 
-    def certificate(request: Request) -> CertificateScope:
+    async def certificate(request: Request) -> CertificateScope:
         internal = request.scope.get("extensions", {}).get(INTERNAL_SCOPE)
         if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
             return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
@@ -115,7 +117,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         lfdi = lfdi_from_cert_der(der)
         return CertificateScope(lfdi, sfdi_from_lfdi(lfdi), source)
 
-    def device_scope(cert: Annotated[CertificateScope, Depends(certificate)]) -> DeviceScope:
+    async def device_scope(cert: Annotated[CertificateScope, Depends(certificate)]) -> DeviceScope:
         return repo.scope_for(cert)
 
     Scope = Annotated[DeviceScope, Depends(device_scope)]
@@ -127,13 +129,13 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return parse(await _body(request), model)
 
     @app.get(hrefs.DCAP)
-    def dcap(scope: Scope) -> Response:
+    async def dcap(scope: Scope) -> Response:
         return _xml(
             mappers.device_capability(policy.poll_rate, len(scope.edev_ids), len(repo.mups_for(scope)))
         )
 
     @app.get(hrefs.TIME)
-    def time(_: Scope) -> Response:
+    async def time(_: Scope) -> Response:
         return _xml(mappers.time_resource(manager.now()))
 
     # --- EndDevice, Registration, FSA ---------------------------------------------------
@@ -147,7 +149,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         )
 
     @app.get(hrefs.EDEV_LIST)
-    def edev_list(scope: Scope, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def edev_list(scope: Scope, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         devices = [d for d in repo.visible_end_devices(scope) if d.changed_time >= a]
         items = [edev_resource(scope, d.id) for d in mappers.page(devices, s, limit)]
         return _xml(mappers.end_device_list(items, len(devices), policy.poll_rate))  # type: ignore[arg-type]
@@ -159,22 +161,22 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _created(hrefs.edev(edev_id), created)
 
     @app.get("/edev/{edev_id}")
-    def edev(scope: Scope, edev_id: int) -> Response:
+    async def edev(scope: Scope, edev_id: int) -> Response:
         return _xml(edev_resource(scope, edev_id))  # type: ignore[arg-type]
 
     @app.get("/edev/{edev_id}/reg")
-    def registration(scope: Scope, edev_id: int) -> Response:
+    async def registration(scope: Scope, edev_id: int) -> Response:
         return _xml(mappers.registration(repo.end_device(scope, edev_id), policy.poll_rate))
 
     @app.get("/edev/{edev_id}/fsa")
-    def fsa_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def fsa_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         edev = repo.end_device(scope, edev_id)
         n = len(repo.programs_for(edev))
         items = [mappers.function_set_assignments(edev, n, policy.pen)] if n else []
         return _xml(mappers.fsa_list(edev, mappers.page(items, s, limit), len(items), policy.poll_rate))
 
     @app.get("/edev/{edev_id}/fsa/1")
-    def fsa(scope: Scope, edev_id: int) -> Response:
+    async def fsa(scope: Scope, edev_id: int) -> Response:
         edev = repo.end_device(scope, edev_id)
         n = len(repo.programs_for(edev))
         if not n:
@@ -190,14 +192,32 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return mappers.program(edev_id, program, len(states), active, len(repo.curves_of(program_id)))
 
     @app.get("/edev/{edev_id}/derp")
-    def derp_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def derp_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         programs = repo.programs_for(repo.end_device(scope, edev_id))
         items = [program_resource(edev_id, p.id, scope) for p in mappers.page(programs, s, limit)]
         return _xml(mappers.program_list(edev_id, items, len(programs), policy.poll_rate))  # type: ignore[arg-type]
 
     @app.get("/edev/{edev_id}/derp/{program_id}")
-    def derp(scope: Scope, edev_id: int, program_id: int) -> Response:
+    async def derp(scope: Scope, edev_id: int, program_id: int) -> Response:
         return _xml(program_resource(edev_id, program_id, scope))  # type: ignore[arg-type]
+
+    rendered: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+
+    def control_page(href: str, edev_id: int, listed: list, start: int, limit: int) -> Response:
+        """A DERControl list page; rendering is memoised on (page, each event's version and state).
+
+        The XML is a pure function of that key, so polls between changes reuse it.
+        """
+        page = mappers.page(listed, start, limit)
+        key = (href, len(listed), tuple((c.id, c.version, st) for c, st in page))
+        body = rendered.get(key)
+        if body is None:
+            items = [mappers.control(edev_id, c, st) for c, st in page]
+            body = render(mappers.control_list(href, items, len(listed)))
+            rendered[key] = body
+            if len(rendered) > RENDER_CACHE_SIZE:
+                rendered.popitem(last=False)
+        return Response(body, media_type=SEP_XML)
 
     def controls(scope: DeviceScope, edev_id: int, program_id: int, active_only: bool) -> list:
         edev = repo.end_device(scope, edev_id)
@@ -206,37 +226,35 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return [(c, st) for c, st in states if not active_only or st.status == 1]
 
     @app.get("/edev/{edev_id}/derp/{program_id}/derc")
-    def derc_list(
+    async def derc_list(
         scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
     ) -> Response:
         listed = controls(scope, edev_id, program_id, False)
-        items = [mappers.control(edev_id, c, st) for c, st in mappers.page(listed, s, limit)]
-        return _xml(mappers.control_list(hrefs.derc_list(edev_id, program_id), items, len(listed)))
+        return control_page(hrefs.derc_list(edev_id, program_id), edev_id, listed, s, limit)
 
     @app.get("/edev/{edev_id}/derp/{program_id}/actderc")
-    def actderc_list(
+    async def actderc_list(
         scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
     ) -> Response:
         listed = controls(scope, edev_id, program_id, True)
-        items = [mappers.control(edev_id, c, st) for c, st in mappers.page(listed, s, limit)]
-        return _xml(mappers.control_list(hrefs.actderc(edev_id, program_id), items, len(listed)))
+        return control_page(hrefs.actderc(edev_id, program_id), edev_id, listed, s, limit)
 
     @app.get("/edev/{edev_id}/derp/{program_id}/derc/{control_id}")
-    def derc(scope: Scope, edev_id: int, program_id: int, control_id: int) -> Response:
+    async def derc(scope: Scope, edev_id: int, program_id: int, control_id: int) -> Response:
         for c, st in controls(scope, edev_id, program_id, False):
             if c.id == control_id:
                 return _xml(mappers.control(edev_id, c, st))
         raise NotFound("DERControl", control_id)
 
     @app.get("/edev/{edev_id}/derp/{program_id}/dderc")
-    def dderc(scope: Scope, edev_id: int, program_id: int) -> Response:
+    async def dderc(scope: Scope, edev_id: int, program_id: int) -> Response:
         program = repo.program_for(repo.end_device(scope, edev_id), program_id)
         if program.default is None:
             raise NotFound("DefaultDERControl", program_id)
         return _xml(mappers.default_control(edev_id, program))
 
     @app.get("/edev/{edev_id}/derp/{program_id}/dc")
-    def curve_list(
+    async def curve_list(
         scope: Scope, edev_id: int, program_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT
     ) -> Response:
         repo.program_for(repo.end_device(scope, edev_id), program_id)
@@ -245,7 +263,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _xml(mappers.curve_list(hrefs.curve_list(edev_id, program_id), items, len(curves)))
 
     @app.get("/edev/{edev_id}/derp/{program_id}/dc/{curve_id}")
-    def curve(scope: Scope, edev_id: int, program_id: int, curve_id: int) -> Response:
+    async def curve(scope: Scope, edev_id: int, program_id: int, curve_id: int) -> Response:
         repo.program_for(repo.end_device(scope, edev_id), program_id)
         record = repo.curves.get(curve_id)
         if record is None or record.program_id != program_id:
@@ -254,14 +272,14 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
 
     # --- DER and its parts ----------------------------------------------------------------
     @app.get("/edev/{edev_id}/der")
-    def der_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def der_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         edev = repo.end_device(scope, edev_id)
         programs = repo.programs_for(edev)
         items = [mappers.der(edev, programs[0].id if programs else None)]
         return _xml(mappers.der_list(edev, mappers.page(items, s, limit), policy.poll_rate))
 
     @app.get(f"/edev/{{edev_id}}/der/{hrefs.DER_ID}")
-    def der(scope: Scope, edev_id: int) -> Response:
+    async def der(scope: Scope, edev_id: int) -> Response:
         edev = repo.end_device(scope, edev_id)
         programs = repo.programs_for(edev)
         return _xml(mappers.der(edev, programs[0].id if programs else None))
@@ -276,7 +294,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
     def part_routes(part: str, attr: str, model: type[BaseXmlModel]) -> None:
         path = f"/edev/{{edev_id}}/der/{hrefs.DER_ID}/{part}"
 
-        def get_part(scope: Scope, edev_id: int) -> Response:
+        async def get_part(scope: Scope, edev_id: int) -> Response:
             value = getattr(repo.end_device(scope, edev_id), attr)
             if value is None:
                 raise NotFound(model.__name__, edev_id)
@@ -297,7 +315,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
 
     # --- MirrorUsagePoint ---------------------------------------------------------------
     @app.get(hrefs.MUP_LIST)
-    def mup_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def mup_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         mups = repo.mups_for(scope)
         items = [mappers.mup(m, policy.post_rate) for m in mappers.page(mups, s, limit)]
         return _xml(mappers.mup_list(items, len(mups), policy.poll_rate))
@@ -309,7 +327,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _created(hrefs.mup(mup_id), created)
 
     @app.get("/mup/{mup_id}")
-    def mup(scope: Scope, mup_id: int) -> Response:
+    async def mup(scope: Scope, mup_id: int) -> Response:
         return _xml(mappers.mup(repo.mup(scope, mup_id), policy.post_rate))
 
     @app.post("/mup/{mup_id}")
@@ -325,7 +343,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
 
     # --- Response, LogEvent, Subscription ------------------------------------------------
     @app.get(hrefs.RESPONSES)
-    def response_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def response_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         records = repo.responses_for(scope)
         items = [
             mappers.response(r, repo.end_devices[r.edev_id].lfdi) for r in mappers.page(records, s, limit)
@@ -339,7 +357,9 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _created(f"{hrefs.RESPONSES}/{record.id}", True)
 
     @app.get("/edev/{edev_id}/lel")
-    def lel(scope: Scope, edev_id: int, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def lel(
+        scope: Scope, edev_id: int, s: Start = 0, a: After = 0, limit: Limit = DEFAULT_LIMIT
+    ) -> Response:
         repo.end_device(scope, edev_id)
         events = [e for e in repo.log_events.get(edev_id, []) if e.created >= a]
         items = [mappers.log_event(edev_id, e) for e in mappers.page(events, s, limit)]
@@ -352,7 +372,7 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _created(f"{hrefs.lel(edev_id)}/{record.id}", True)
 
     @app.get("/edev/{edev_id}/sub")
-    def sub_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+    async def sub_list(scope: Scope, edev_id: int, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         subs = repo.subscriptions_of(scope, edev_id)
         items = [mappers.subscription(x) for x in mappers.page(subs, s, limit)]
         return _xml(mappers.subscription_list(edev_id, items, len(subs)))
@@ -364,11 +384,11 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
         return _created(hrefs.sub(edev_id, record.id), True)
 
     @app.get("/edev/{edev_id}/sub/{sub_id}")
-    def sub(scope: Scope, edev_id: int, sub_id: int) -> Response:
+    async def sub(scope: Scope, edev_id: int, sub_id: int) -> Response:
         return _xml(mappers.subscription(repo.subscription(scope, edev_id, sub_id)))
 
     @app.delete("/edev/{edev_id}/sub/{sub_id}")
-    def sub_delete(scope: Scope, edev_id: int, sub_id: int) -> Response:
+    async def sub_delete(scope: Scope, edev_id: int, sub_id: int) -> Response:
         manager.unsubscribe(scope, edev_id, sub_id)
         return Response(status_code=204)
 
