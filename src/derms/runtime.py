@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy import Engine, select
 
+from derms.adapters import registry
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.bridge import Bridge
 from derms.bus import Bus, MemoryBus
@@ -64,7 +66,17 @@ class Runtime:
         upgrade(engine)
         runtime = cls(settings, engine, bus or make_bus(settings, clock), clock)
         runtime.reload_fleet()
+        for name in settings.adapter_names:
+            runtime.enable(name)
         return runtime
+
+    def enable(self, protocol: str, settings: BaseModel | str | None = None) -> Adapter:
+        """Build the protocol's adapter (settings: model, JSON, or ``DERMS_ADAPTER_<NAME>``) and
+        register its translator with the bridge."""
+        adapter, translator = registry.build(protocol, self.context(protocol), settings)
+        self.add_adapter(adapter)
+        self.bridge.register(translator)
+        return adapter
 
     @property
     def telemetry(self) -> TelemetryStore:

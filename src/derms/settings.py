@@ -19,4 +19,13 @@ class Settings(BaseSettings):
     telemetry_flush_s: float = 1.0
     stale_after_s: float | None = Field(default=900.0, description="mark DERs offline after this silence")
     raw_telemetry_days: float = 31.0
+    adapters: str = Field(
+        default="",
+        description="comma-separated protocols to run: sim, ieee2030_5, openadr, ocpp, sunspec, dnp3, cta2045",
+    )
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return [name.strip() for name in self.adapters.split(",") if name.strip()]
+
     log_json: bool = False
