@@ -161,6 +161,8 @@ def test_reactive_power_modes(fleet: FleetSimulator) -> None:
     expected = -0.22 * caps.var_max_absorb  # halfway down the absorbing slope
     assert fleet.columns().q_var[row] == pytest.approx(expected)
     assert fleet.columns().v_v[row] == pytest.approx(1.05 * caps.v_nom)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        fleet.set_voltage_pu(np.full(len(fleet), -1.0))
 
 
 def test_volt_watt_curtails_pv(fleet: FleetSimulator) -> None:

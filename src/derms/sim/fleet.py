@@ -347,6 +347,8 @@ class FleetSimulator:
 
     def set_voltage_pu(self, v_pu: FloatArray, mask: BoolArray | None = None) -> None:
         """Terminal voltage [pu] (e.g. from a power flow) used by volt-var/volt-watt and telemetry."""
+        if np.any(np.asarray(v_pu) < 0) or not np.all(np.isfinite(v_pu)):
+            raise ValueError("voltages must be finite and >= 0 pu")
         self._state["v_pu"][_all(mask, len(self))] = v_pu
 
     def ev_surge(self, mask: BoolArray, need_wh: float, dwell_s: float) -> int:
