@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from dnp3.core.enums import CommandStatus, ControlCode
 
@@ -84,3 +86,13 @@ async def test_plant_reports_events_unsolicited_once_enabled(plant: SimulatedPla
                     break
         else:
             raise AssertionError("no unsolicited event with the new output")
+
+
+async def test_time_write_and_restart_clear_answer_the_iin_bits(plant: SimulatedPlant) -> None:
+    async with Dnp3Master("127.0.0.1", plant.port, outstation_address=10) as master:
+        infos = await master.integrity_poll()
+        assert Dnp3Master.needs_time(infos) and Dnp3Master.restarted(infos)
+        await master.write_time(datetime(2026, 7, 1, 12, tzinfo=UTC))
+        await master.clear_restart()
+        infos = await master.class_poll()
+        assert not Dnp3Master.needs_time(infos) and not Dnp3Master.restarted(infos)

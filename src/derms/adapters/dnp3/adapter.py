@@ -1,8 +1,8 @@
 """The DNP3 adapter: one master session per registered plant controller (outstation).
 
 A DER's ``address`` is ``host:port/outstation_address`` (e.g. ``10.0.0.5:20000/10``).
-Each session connects, runs an integrity poll (clearing IIN1.7 DEVICE_RESTART when set,
-IEEE 1815-2012 5.1.4), reads analog inputs and outputs in the float variations the
+Each session connects, runs an integrity poll (writing the time when IIN1.4 NEED_TIME is
+set and clearing IIN1.7 DEVICE_RESTART, IEEE 1815-2012 5.1.4), reads analog inputs and outputs in the float variations the
 settings name (an outstation whose default is an integer variation would otherwise
 truncate 12.5 to 12), enables unsolicited reporting, then listens for unsolicited
 responses between class 1/2/3 event polls, with a fresh integrity poll every
@@ -144,6 +144,8 @@ class _Session:
 
     async def _integrity(self) -> None:
         infos = await self.master.integrity_poll()
+        if Dnp3Master.needs_time(infos):
+            await self.master.write_time(self.adapter.context.clock.now())
         if Dnp3Master.restarted(infos):
             await self.master.clear_restart()
         if self.adapter.settings.float_reads:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from dnp3.application.builder import (
@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 ONLINE = 0x01
 _ALL_OBJECTS = 0x06
 _START_STOP_1OCTET = 0x00
+_COUNT_1OCTET = 0x07
 """Quality flag bit 0 of every static and event object (IEEE 1815-2012 A.2, A.14)."""
 
 
@@ -262,9 +263,29 @@ class Dnp3Master:
                 build_write_request(objects=(block,), seq=self._master.next_request_sequence())
             )
 
+    async def write_time(self, now: datetime) -> list[ResponseInfo]:
+        """WRITE g50v1 (absolute time, ms since 1970-01-01 UTC) to answer IIN1.4 NEED_TIME.
+
+        Without a delay measurement (IEEE 1815-2012 5.1.5.7 non-LAN procedure) the
+        outstation is off by the one-way latency, which is negligible on a LAN.
+        """
+        ms = round(now.astimezone(UTC).timestamp() * 1000)
+        block = ObjectBlock(
+            header=ObjectHeader(group=50, variation=1, qualifier=_COUNT_1OCTET),
+            data=bytes([1]) + ms.to_bytes(6, "little"),
+        )
+        async with self._lock:
+            return await self._runner.request(
+                build_write_request(objects=(block,), seq=self._master.next_request_sequence())
+            )
+
     @staticmethod
     def restarted(infos: Sequence[ResponseInfo]) -> bool:
         return any(IIN.DEVICE_RESTART in info.iin for info in infos)
+
+    @staticmethod
+    def needs_time(infos: Sequence[ResponseInfo]) -> bool:
+        return any(IIN.NEED_TIME in info.iin for info in infos)
 
     async def enable_unsolicited(self) -> list[ResponseInfo]:
         """ENABLE_UNSOLICITED for classes 1-3 (function code 20)."""
