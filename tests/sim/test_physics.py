@@ -121,6 +121,13 @@ def test_hvac_thermostat_hysteresis_and_shed_offset() -> None:
     assert house.step(35.0, 1.0, np.full(1, 2.2), allowed)[0] == 0.0  # shed: set point 26.2
 
 
+def test_hvac_summer_night_does_not_heat() -> None:
+    house = hvac(23.0)  # below the cooling band, outdoor above the balance point
+    assert house.step(20.0, 60.0, np.zeros(1), np.ones(1, dtype=bool))[0] == 0.0
+    winter = hvac(22.0)
+    assert winter.step(0.0, 60.0, np.zeros(1), np.ones(1, dtype=bool))[0] == -3_000.0  # heat pump on
+
+
 def test_hvac_setpoint_offset_stays_in_comfort_band() -> None:
     house = hvac(24.0)
     sp = house.effective_setpoint(np.ones(1, dtype=bool), np.full(1, 10.0))

@@ -10,8 +10,8 @@ whose exact solution over a step :math:`h` with the compressor state held is
     \\theta_\\infty = \\theta_a + R\\,(Q_{gain} - m\\,\\mathrm{COP}\\,P_{elec}\\,u),
 
 with :math:`u \\in \\{0, 1\\}` the compressor state and :math:`m = +1` when cooling,
-:math:`-1` when heating (heat pump). The mode follows the outdoor temperature against the
-set point. The thermostat switches on when the temperature leaves the deadband on the
+:math:`-1` when heating (heat pump). The system cools when the outdoor temperature is at or
+above the 18.3 °C (65 °F) degree-day base temperature and heats below it. The thermostat switches on when the temperature leaves the deadband on the
 uncomfortable side and off when it leaves it on the other side.
 
 Demand response moves the set point by ``offset_k``: positive relaxes it towards ambient
@@ -34,6 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from derms.sim.physics.base import BoolArray, Columns, FloatArray
+
+BALANCE_POINT_C = 18.3
+"""Outdoor temperature [°C] at and above which the system is in cooling mode (65 °F, the usual
+degree-day base temperature)."""
 
 
 def first_order_step(theta: FloatArray, theta_inf: FloatArray, tau_s: FloatArray, dt_s: float) -> FloatArray:
@@ -72,7 +76,7 @@ class Hvac(Columns):
 
         ``allowed`` False keeps the compressor off (load limit below its rating, disconnected).
         """
-        cooling = t_out_c >= self.setpoint_c
+        cooling = np.broadcast_to(np.asarray(t_out_c) >= BALANCE_POINT_C, self.setpoint_c.shape)
         sp = self.effective_setpoint(cooling, offset_k)
         half = self.deadband_k / 2.0
         too_warm, too_cool = self.t_in_c > sp + half, self.t_in_c < sp - half
