@@ -1,7 +1,7 @@
 """Battery energy storage: state of charge with round-trip efficiency and power/SoC limits.
 
-Energy-reservoir model as used for storage dispatch studies (e.g. Riffonneau et al. [1]_,
-eq. 6): with the round-trip efficiency split evenly between charge and discharge,
+Energy-reservoir model as used for storage dispatch studies (e.g. Riffonneau et al. [1]_):
+with the round-trip efficiency split evenly between charge and discharge,
 :math:`\\eta_c = \\eta_d = \\sqrt{\\eta_{rt}}`, a step of length :math:`\\Delta t` at AC
 power :math:`P` (positive discharging, derms sign convention) changes stored energy by
 

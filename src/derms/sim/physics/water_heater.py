@@ -1,6 +1,7 @@
 """Electric resistance water heater: one-node (fully mixed) tank with draws and a thermostat.
 
-The tank temperature :math:`T` obeys (Kondoh et al. [1]_, eq. 1, without stratification)
+The tank temperature :math:`T` obeys (the one-node model of Kondoh et al. [1]_,
+without stratification)
 
 .. math::
 
