@@ -1,16 +1,17 @@
 """EV charging sessions: arrival, departure, energy need, charger rating and charging limits.
 
-Each charger repeats one session a day. Its arrival time of day, dwell time and energy
-need are drawn around per-charger means (normal arrival and dwell, log-normal energy),
-the way the charging-session generators of Quirós-Tortós et al. [1]_ sample home-charging
-behaviour. While plugged in the vehicle draws the smallest of the charger rating, the
+Each charger repeats one session a day. Arrival time, dwell and energy per session are
+the quantities Quirós-Tortós et al. [1]_ analyse for home charging; here they are drawn
+around per-charger means from simple distributions (normal arrival and dwell, log-normal
+energy) whose parameters are assumptions (evening arrival, overnight dwell, 8-16 kWh),
+not fitted values. While plugged in the vehicle draws the smallest of the charger rating, the
 active charging limit and what the remaining need allows in one step; the charger's
 efficiency separates grid energy from energy stored in the vehicle.
 
 References
 ----------
 .. [1] J. Quirós-Tortós, L. F. Ochoa and B. Lees, "A statistical analysis of EV charging
-   behavior in the UK", IEEE PES ISGT Latin America, 2015, doi:10.1109/ISGT-LA.2015.7381196.
+   behavior in the UK", IEEE PES ISGT Latin America, 2015.
 """
 
 from __future__ import annotations

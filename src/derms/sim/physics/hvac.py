@@ -24,7 +24,7 @@ References
    following and regulation, with application to wind energy", Energy Conversion and
    Management 50(5), 2009, doi:10.1016/j.enconman.2009.01.021.
 .. [2] R. E. Mortensen and K. P. Haggerty, "A stochastic computer model for heating and cooling
-   loads", IEEE Trans. Power Systems 3(3), 1988, doi:10.1109/59.14550.
+   loads", IEEE Trans. Power Systems 3(3), 1988.
 """
 
 from __future__ import annotations

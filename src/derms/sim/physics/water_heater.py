@@ -19,8 +19,7 @@ Shed lowers and load-up raises the set point by ``offset_k`` within [t_min_c, t_
 References
 ----------
 .. [1] J. Kondoh, N. Lu and D. J. Hammerstrom, "An Evaluation of the Water Heater Load
-   Potential for Providing Regulation Service", IEEE Trans. Power Systems 26(3), 2011,
-   doi:10.1109/TPWRS.2010.2089994.
+   Potential for Providing Regulation Service", IEEE Trans. Power Systems 26(3), 2011.
 """
 
 from __future__ import annotations
