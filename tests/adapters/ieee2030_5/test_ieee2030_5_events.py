@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from conftest import Harness
 from derms.adapters.ieee2030_5.events import EventStatusCode, event_state, list_order
 from derms.adapters.ieee2030_5.records import ControlRecord
 from derms.adapters.ieee2030_5.schema import ActivePower, DERControlBase
 from derms.core.der import Capabilities, Der, DerKind
+from tests.adapters.ieee2030_5.sep2_harness import Harness
 
 NS = {"s": "urn:ieee:std:2030.5:ns"}
 

@@ -9,12 +9,12 @@ import ssl
 import pytest
 from lxml import etree
 
-from conftest import Harness, assert_valid
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.schema import ActivePower, DERControlBase
 from derms.adapters.ieee2030_5.tls import client_context
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.events import decode_telemetry
+from tests.adapters.ieee2030_5.sep2_harness import Harness, assert_valid
 
 NS = {"s": "urn:ieee:std:2030.5:ns", "c": "https://csipaus.org/ns"}
 

@@ -8,11 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from lxml import etree
 
-from conftest import Harness, assert_valid
 from derms.adapters.ieee2030_5.schema import ActivePower, DERControlBase
 from derms.adapters.ieee2030_5.server import TlsServer
 from derms.adapters.ieee2030_5.tls import server_context
 from derms.core.der import Capabilities, Der, DerKind
+from tests.adapters.ieee2030_5.sep2_harness import Harness, assert_valid
 
 NS = {"s": "urn:ieee:std:2030.5:ns"}
 

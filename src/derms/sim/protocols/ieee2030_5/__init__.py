@@ -1,0 +1,5 @@
+"""A simulated IEEE 2030.5 client device (inverter or battery) speaking to the server over mTLS."""
+
+from derms.sim.protocols.ieee2030_5.client import Sep2Device, Sep2DeviceConfig
+
+__all__ = ["Sep2Device", "Sep2DeviceConfig"]
