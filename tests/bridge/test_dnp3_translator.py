@@ -37,6 +37,7 @@ def test_limit_percent_is_quantised_to_a_tenth_and_enabled() -> None:
     assert [(c.index, c.code) for c in command.payload.crobs] == [(17, 0x03)]  # DWMX.Mod latch on
     assert (ValueKind.ANALOG_INPUT, 148, 724.0) in command.payload.verify
     assert command.payload.mode is OperateMode.SELECT_BEFORE_OPERATE
+    assert [(c.index, c.code) for c in command.payload.revert] == [(17, 0x04)]  # latched off at the end
 
 
 def test_exact_values_have_no_loss_and_pf_sets_excitation() -> None:
@@ -49,6 +50,7 @@ def test_exact_values_have_no_loss_and_pf_sets_excitation() -> None:
 def test_connect_off_is_a_latch_off_and_direct_operate_is_selectable() -> None:
     command = translate(Connect(connected=False), Dnp3Translator(mode=OperateMode.DIRECT_OPERATE))
     assert [(c.index, c.code) for c in command.payload.crobs] == [(5, 0x04)]
+    assert [(c.index, c.code) for c in command.payload.revert] == [(5, 0x03)]  # reconnect at the end
     assert command.payload.mode is OperateMode.DIRECT_OPERATE
 
 

@@ -17,7 +17,7 @@ from derms.adapters.base import AdapterContext
 from derms.adapters.dnp3 import Dnp3Settings, create_adapter
 from derms.bridge.dnp3 import Dnp3Translator
 from derms.bus import MemoryBus
-from derms.core.clock import ManualClock
+from derms.core.clock import ScaledClock
 from derms.core.controls import FixedPowerFactor, FixedReactivePower, GenerationLimit
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Setpoint
@@ -44,7 +44,7 @@ async def mesa() -> AsyncIterator[MesaOutstation]:
 
 
 async def test_bridged_setpoints_reach_dnp3py_mesa_outstation(mesa: MesaOutstation) -> None:
-    clock = ManualClock(T0)
+    clock = ScaledClock(T0, speed=1200.0)  # a one-hour window lasts three seconds
     bus = MemoryBus(clock)
     states: list[dict[str, str]] = []
 
@@ -83,6 +83,15 @@ async def test_bridged_setpoints_reach_dnp3py_mesa_outstation(mesa: MesaOutstati
         assert mesa.ao_store.get(511).value == -250_000  # DVAR.DVar.Tgt
         assert mesa.ao_store.get(210).value == 96  # DFPF.PFGnTgt: 0.955 at 0.01 per count
         assert mesa.database.get_binary_output(28).value  # DFPF.Mod enabled
+        for _ in range(300):  # the windows end: modes latched off, commands completed
+            await bus.drain()
+            if sum(s["state"] == "completed" for s in states) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(s["command_id"] for s in states if s["state"] == "completed") == ["c0", "c1", "c2"], (
+            states
+        )
+        assert not any(mesa.database.get_binary_output(i).value for i in (17, 27, 28))
     finally:
         await adapter.stop()
         await bus.drain()

@@ -64,6 +64,7 @@ class _Builder:
     crobs: list[Crob] = field(default_factory=list)
     losses: list[PrecisionLoss] = field(default_factory=list)
     verify: list[tuple[ValueKind, int, float]] = field(default_factory=list)
+    revert: list[Crob] = field(default_factory=list)
 
     def analog(self, uid: str, value: float) -> None:
         point = self.points.get(PointKind.ANALOG_OUTPUT, uid)
@@ -78,10 +79,17 @@ class _Builder:
         if point.associated and point.associated.startswith("AI"):
             self.verify.append((ValueKind.ANALOG_INPUT, int(point.associated[2:]), float(raw)))
 
-    def latch(self, uid: str, on: bool) -> None:
+    def latch(self, uid: str, on: bool, *, revert: bool = False) -> None:
+        """Latch a binary output; with ``revert`` the opposite latch ends the window."""
         point = self.points.get(PointKind.BINARY_OUTPUT, uid)
-        self.crobs.append(Crob(point.index, int(ControlCode.LATCH_ON if on else ControlCode.LATCH_OFF)))
+        self.crobs.append(Crob(point.index, _code(on)))
         self.verify.append((ValueKind.BINARY_OUTPUT, point.index, 1.0 if on else 0.0))
+        if revert:
+            self.revert.append(Crob(point.index, _code(not on)))
+
+
+def _code(on: bool) -> int:
+    return int(ControlCode.LATCH_ON if on else ControlCode.LATCH_OFF)
 
 
 class Dnp3Translator:
@@ -104,28 +112,28 @@ class Dnp3Translator:
         match setpoint.control:
             case ActivePowerLimit(pct=pct):
                 b.analog(AO_WLIM_PCT, pct)
-                b.latch(BO_WLIM_ENABLE, True)
+                b.latch(BO_WLIM_ENABLE, True, revert=True)
             case GenerationLimit(w=w):
                 b.analog(AO_WLIM_W, w)
-                b.latch(BO_WLIM_ENABLE, True)
+                b.latch(BO_WLIM_ENABLE, True, revert=True)
             case ActivePowerTarget(w=w):
                 b.analog(AO_AGC_W, w)
-                b.latch(BO_AGC_ENABLE, True)
+                b.latch(BO_AGC_ENABLE, True, revert=True)
             case ChargeDischarge(w=w):
                 b.analog(AO_CHARGE_DISCHARGE_W, w)
-                b.latch(BO_CHARGE_DISCHARGE_ENABLE, True)
+                b.latch(BO_CHARGE_DISCHARGE_ENABLE, True, revert=True)
             case FixedActivePower(pct=pct):
                 b.analog(AO_CHARGE_DISCHARGE_PCT, pct)
-                b.latch(BO_CHARGE_DISCHARGE_ENABLE, True)
+                b.latch(BO_CHARGE_DISCHARGE_ENABLE, True, revert=True)
             case FixedReactivePower(var=var):
                 b.analog(AO_VAR_TARGET, var)
-                b.latch(BO_VAR_ENABLE, True)
+                b.latch(BO_VAR_ENABLE, True, revert=True)
             case FixedPowerFactor(pf=pf, absorbing=absorbing):
                 b.analog(AO_PF_GEN, pf)
                 b.latch(BO_PF_ABSORBING, absorbing)
-                b.latch(BO_PF_ENABLE, True)
+                b.latch(BO_PF_ENABLE, True, revert=True)
             case Connect(connected=connected):
-                b.latch(BO_CONNECT, connected)
+                b.latch(BO_CONNECT, connected, revert=not connected)
             case other:
                 raise LimitViolation(der.id, f"DNP3 MESA-DER translator cannot carry {other.kind}")
         payload = Dnp3Command(
@@ -133,6 +141,7 @@ class Dnp3Translator:
             analogs=tuple(b.analogs),
             mode=self.mode,
             verify=tuple(b.verify) if self.verify else (),
+            revert=tuple(b.revert),
         )
         return NativeCommand(
             command_id=command_id,

@@ -13,7 +13,7 @@ from derms.adapters.dnp3 import Dnp3Settings, create_adapter
 from derms.bridge.base import Bridge
 from derms.bridge.dnp3 import Dnp3Translator
 from derms.bus import MemoryBus
-from derms.core.clock import ManualClock
+from derms.core.clock import ManualClock, ScaledClock
 from derms.core.controls import ActivePowerLimit, ChargeDischarge, CurvePoint, VoltVarCurve
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Setpoint
@@ -43,7 +43,7 @@ async def wait_for(predicate: Any, seconds: float = 10.0) -> None:
 
 
 async def test_adapter_polls_telemetry_and_applies_bridged_limit(plant: SimulatedPlant) -> None:
-    clock = ManualClock(T0)
+    clock = ScaledClock(T0, speed=600.0)  # ten simulated minutes per wall second
     bus = MemoryBus(clock)
     telemetry: list[Any] = []
     states: list[dict[str, str]] = []
@@ -70,7 +70,8 @@ async def test_adapter_polls_telemetry_and_applies_bridged_limit(plant: Simulate
         assert first.f_hz == pytest.approx(60.0)
 
         bridge = Bridge([Dnp3Translator()])
-        setpoint = Setpoint("plant-1", ActivePowerLimit(pct=33.33), T0, T0 + timedelta(hours=1))
+        now = clock.now()
+        setpoint = Setpoint("plant-1", ActivePowerLimit(pct=33.33), now, now + timedelta(hours=2))
         command = bridge.translate(der, setpoint, "cmd-1")
         (loss,) = command.losses
         assert (loss.field, loss.requested, loss.delivered) == ("DWMX.WLimPct", 33.33, pytest.approx(33.3))
@@ -78,6 +79,14 @@ async def test_adapter_polls_telemetry_and_applies_bridged_limit(plant: Simulate
         await wait_for(lambda: any(s["state"] == "active" for s in states))
         assert [s["state"] for s in states] == ["sent", "acknowledged", "active"]
         await wait_for(lambda: telemetry[-1].p_w == pytest.approx(0.333 * 5e6))
+
+        now = clock.now()  # a later limit on the same mode supersedes the first
+        second = Setpoint("plant-1", ActivePowerLimit(pct=50), now, now + timedelta(minutes=20))
+        await adapter.send(bridge.translate(der, second, "cmd-2"))
+        await wait_for(lambda: ("cmd-1", "superseded") in [(s["command_id"], s["state"]) for s in states])
+        await wait_for(lambda: ("cmd-2", "completed") in [(s["command_id"], s["state"]) for s in states])
+        assert not any(s["command_id"] == "cmd-1" and s["state"] == "completed" for s in states)
+        await wait_for(lambda: telemetry[-1].p_w == pytest.approx(3e6))  # the limit is lifted at the end
     finally:
         await adapter.stop()
         await bus.drain()

@@ -8,6 +8,10 @@ truncate 12.5 to 12), enables unsolicited reporting, then listens for unsolicite
 responses between class 1/2/3 event polls, with a fresh integrity poll every
 ``integrity_interval_s``. A lost connection is reported offline and retried.
 
+Commands hold over their window (:mod:`derms.adapters.dnp3.windows`): delivered at start,
+the modes they enabled latched off at the end (COMPLETED), SUPERSEDED by a later command
+on the same mode.
+
 Values are mapped to telemetry through the IEEE 1815.2 (MESA-DER) point map
 (:mod:`derms.adapters.dnp3.points`). Poll cadence is wall-clock time because the network
 is real; sample timestamps come from the injectable clock.
@@ -43,6 +47,7 @@ from derms.adapters.dnp3.points import (
     PointMap,
     mesa_der_map,
 )
+from derms.adapters.dnp3.windows import CommandWindows
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
@@ -78,6 +83,8 @@ class Dnp3Command:
     mode: OperateMode = OperateMode.SELECT_BEFORE_OPERATE
     verify: tuple[tuple[ValueKind, int, float], ...] = ()
     """(kind, index, expected raw value) read back after OPERATE."""
+    revert: tuple[Crob, ...] = ()
+    """CROBs sent when the command's window ends (disable the modes it enabled)."""
 
 
 def parse_address(address: str) -> tuple[str, int, int]:
@@ -205,6 +212,7 @@ class Dnp3Adapter(Adapter):
         self.settings = settings or Dnp3Settings()
         self.point_map: PointMap = mesa_der_map(self.settings.profile)
         self.sessions: dict[str, _Session] = {}
+        self.windows = CommandWindows(context)
         self._started = False
 
     async def start(self) -> None:
@@ -214,6 +222,7 @@ class Dnp3Adapter(Adapter):
 
     async def stop(self) -> None:
         self._started = False
+        await self.windows.close()
         for session in self.sessions.values():
             if session.task is not None:
                 session.task.cancel()
@@ -245,10 +254,27 @@ class Dnp3Adapter(Adapter):
         payload = command.payload
         if not isinstance(payload, Dnp3Command):
             raise TypeError(f"DNP3 adapter needs a Dnp3Command payload, got {type(payload).__name__}")
+        slot = frozenset(c.index for c in payload.revert or payload.crobs) or frozenset(
+            ("AO", a.index) for a in payload.analogs
+        )
+
+        async def deliver() -> bool:
+            return await self._deliver(session, command, payload)
+
+        async def revert() -> str | None:
+            try:
+                await session.master.operate(crobs=payload.revert, mode=payload.mode)
+            except (CommandRejected, MasterRunnerError, ChannelError, OSError) as exc:
+                return str(exc)
+            return None
+
+        await self.windows.submit(command, slot, deliver, revert if payload.revert else None)
+
+    async def _deliver(self, session: _Session, command: NativeCommand, payload: Dnp3Command) -> bool:
         ctx = self.context
         if not session.master.is_open:
             await ctx.report_command(command.command_id, command.der_id, CommandState.FAILED, "not connected")
-            return
+            return False
         await ctx.report_command(command.command_id, command.der_id, CommandState.SENT, payload.mode.value)
         try:
             echoes = await session.master.operate(
@@ -256,14 +282,15 @@ class Dnp3Adapter(Adapter):
             )
         except CommandRejected as exc:
             await ctx.report_command(command.command_id, command.der_id, CommandState.FAILED, str(exc))
-            return
+            return False
         except (MasterRunnerError, ChannelError, OSError) as exc:
             await ctx.report_command(command.command_id, command.der_id, CommandState.FAILED, f"link: {exc}")
-            return
+            return False
         detail = ", ".join(f"g{e.group}#{e.index} {e.status.name}" for e in echoes)
         await ctx.report_command(command.command_id, command.der_id, CommandState.ACKNOWLEDGED, detail)
         if payload.verify:
             await self._verify(session, command, payload)
+        return True
 
     async def _verify(self, session: _Session, command: NativeCommand, payload: Dnp3Command) -> None:
         group = {ValueKind.ANALOG_INPUT: 30, ValueKind.BINARY_INPUT: 1, ValueKind.BINARY_OUTPUT: 10}
