@@ -29,6 +29,7 @@ from derms.bridge.simulated import SimulatedTranslator
 from derms.bus import MemoryBus
 from derms.core.clock import ScaledClock
 from derms.fleet import rollup
+from derms.grid.model import NetworkModel
 from derms.grid.network import load_network
 from derms.runtime import Runtime
 from derms.serve import api_server
@@ -74,10 +75,9 @@ def _fresh_database(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def attachment_buses(network: str) -> tuple[list[str], list[str]]:
+def attachment_buses(model: NetworkModel) -> tuple[list[str], list[str]]:
     """Load buses of the network with their feeders; the substations' MV buses come first so
     that utility-scale units sit there."""
-    model = load_network(network)
     buses = model.buses
     loads = buses[buses["has_load"] & (buses["feeder_id"] != "")]
     sources = [b for b in model.substations["source_bus"] if b in buses.index and buses.loc[b, "feeder_id"]]
@@ -152,8 +152,9 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     )
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    tokens, ders, sites = register_demo(engine, options, clock, console)
-    runtime = Runtime(settings, engine, MemoryBus(clock), clock)
+    model = load_network(options.network)
+    tokens, ders, sites = register_demo(engine, model, options, clock, console)
+    runtime = Runtime(settings, engine, MemoryBus(clock), clock, network=model)
     runtime.reload_fleet()
     runtime.bridge.register(SimulatedTranslator())
     runtime.add_adapter(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from pydantic import BaseModel
@@ -54,6 +55,8 @@ class Runtime:
     bridge: Bridge = field(default_factory=Bridge)
     adapters: dict[str, Adapter] = field(default_factory=dict)
     tracker: FleetTracker | None = None
+    network: Any = None
+    """The grid model (``derms.grid.model.NetworkModel``) the fleet is mapped to, when one is loaded."""
 
     @classmethod
     def create(
