@@ -109,11 +109,9 @@ def register_demo(
         task = progress.add_task(
             "registering the simulated fleet", total=len(customers) + len(sites) + len(ders)
         )
-        for customer in customers:
-            reg.create_customer(conn, customer, scope=utility, at=at, actor="demo")
+        reg.create_customers(conn, customers, scope=utility, at=at, actor="demo")
         progress.advance(task, len(customers))
-        for site in sites:
-            reg.create_site(conn, site, scope=utility, at=at, actor="demo")
+        reg.create_sites(conn, sites, scope=utility, at=at, actor="demo")
         progress.advance(task, len(sites))
         for start in range(0, len(ders), 500):
             reg.create_ders(conn, ders[start : start + 500], scope=utility, at=at, actor="demo")

@@ -64,6 +64,27 @@ def _history(
     )
 
 
+def _history_many(
+    conn: Connection, entity: str, rows: list[dict[str, Any]], actor: str, at: datetime
+) -> None:
+    conn.execute(
+        registry_history.insert(),
+        [
+            {
+                "entity": entity,
+                "entity_id": r["id"],
+                "action": "create",
+                "actor": actor,
+                "tenant_id": r["tenant_id"],
+                "at": at,
+                "before": None,
+                "after": _jsonable(r),
+            }
+            for r in rows
+        ],
+    )
+
+
 def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -88,11 +109,20 @@ def _check_tenant(scope: TenantScope, tenant_id: str) -> None:
 def create_customer(
     conn: Connection, customer: Customer, *, scope: TenantScope, at: datetime, actor: str
 ) -> Customer:
-    _check_tenant(scope, customer.tenant_id)
-    row = mappers.customer_to_row(customer)
-    conn.execute(customers.insert().values(**row))
-    _history(conn, "customer", customer.id, "create", actor, customer.tenant_id, at, None, row)
+    create_customers(conn, [customer], scope=scope, at=at, actor=actor)
     return customer
+
+
+def create_customers(
+    conn: Connection, items: Sequence[Customer], *, scope: TenantScope, at: datetime, actor: str
+) -> None:
+    """Create customers in bulk, with their history rows."""
+    for customer in items:
+        _check_tenant(scope, customer.tenant_id)
+    rows = [mappers.customer_to_row(c) for c in items]
+    if rows:
+        conn.execute(customers.insert(), rows)
+        _history_many(conn, "customer", rows, actor, at)
 
 
 def get_customer(conn: Connection, customer_id: str, *, scope: TenantScope) -> Customer:
@@ -112,14 +142,35 @@ def list_customers(
 
 
 def create_site(conn: Connection, site: Site, *, scope: TenantScope, at: datetime, actor: str) -> Site:
-    _check_tenant(scope, site.tenant_id)
-    owner = get_customer(conn, site.customer_id, scope=scope)
-    if owner.tenant_id != site.tenant_id:
-        raise ValidationFailed([f"customer {owner.id} belongs to another tenant"])
-    row = mappers.site_to_row(site)
-    conn.execute(sites.insert().values(**row))
-    _history(conn, "site", site.id, "create", actor, site.tenant_id, at, None, row)
+    create_sites(conn, [site], scope=scope, at=at, actor=actor)
     return site
+
+
+def create_sites(
+    conn: Connection, items: Sequence[Site], *, scope: TenantScope, at: datetime, actor: str
+) -> None:
+    """Create sites in bulk; each must belong to a visible customer of the same tenant."""
+    owners = {
+        r.id: r.tenant_id
+        for r in conn.execute(
+            select(customers.c.id, customers.c.tenant_id).where(
+                customers.c.id.in_({s.customer_id for s in items}), scope.where(customers)
+            )
+        )
+    }
+    problems = []
+    for site in items:
+        _check_tenant(scope, site.tenant_id)
+        if site.customer_id not in owners:
+            raise NotFound("customer", site.customer_id)
+        if owners[site.customer_id] != site.tenant_id:
+            problems.append(f"site {site.id}: customer {site.customer_id} belongs to another tenant")
+    if problems:
+        raise ValidationFailed(problems)
+    rows = [mappers.site_to_row(s) for s in items]
+    if rows:
+        conn.execute(sites.insert(), rows)
+        _history_many(conn, "site", rows, actor, at)
 
 
 def get_site(conn: Connection, site_id: str, *, scope: TenantScope) -> Site:
@@ -203,22 +254,7 @@ def create_ders(
     rows = [{**mappers.der_to_row(d), "idx": start + i} for i, d in enumerate(items)]
     if rows:
         conn.execute(ders.insert(), rows)
-        conn.execute(
-            registry_history.insert(),
-            [
-                {
-                    "entity": "der",
-                    "entity_id": r["id"],
-                    "action": "create",
-                    "actor": actor,
-                    "tenant_id": r["tenant_id"],
-                    "at": at,
-                    "before": None,
-                    "after": r,
-                }
-                for r in rows
-            ],
-        )
+        _history_many(conn, "der", rows, actor, at)
     return [r["idx"] for r in rows]
 
 
