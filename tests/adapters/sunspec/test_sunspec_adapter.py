@@ -201,3 +201,34 @@ async def test_poll_loop_reconnects_after_device_restart(rig) -> None:  # type: 
     await servers["pv"].start()
     await until(lambda: [s["online"] for s in seen.of("der.status.sunspec") if s["der_id"] == "pv"][-1])
     assert adapter.sessions["pv"].online
+
+
+async def test_physics_backed_battery_follows_a_charge_command() -> None:
+    """The same server over derms.sim battery physics (SimulatedDevice) obeys a bridged set point."""
+    from derms.sim.protocols.sunspec import fleet_device
+
+    clock = SystemClock()
+    der = Der(id="fb", site_id="s", kind=DerKind.HOME_BATTERY, protocol="sunspec", address="127.0.0.1:1",
+              tenant_id="t", capabilities=Capabilities(w_max=5000, w_max_consume=5000, va_max=5000,
+                                                       var_max_inject=2000, var_max_absorb=2000, wh_max=13_500))  # fmt: skip
+    server = SunSpecDeviceServer(*fleet_device(der, clock), clock)
+    await server.start()
+    bus = MemoryBus()
+    adapter = SunSpecAdapter(AdapterContext(bus=bus, clock=clock, protocol="sunspec"), SunSpecSettings())
+    try:
+        registered = Der(
+            **{**{f: getattr(der, f) for f in der.__slots__}, "address": f"127.0.0.1:{server.port}"}
+        )  # type: ignore[attr-defined]
+        await adapter.register_device(registered)
+        first = await adapter.poll_once("fb")
+        assert first is not None and first.soc is not None
+        command = SunSpecTranslator(adapter.device_map).translate(
+            registered, setpoint("fb", ChargeDischarge(w=-2000)), "fc"
+        )
+        await adapter.send(command)
+        sample = await adapter.poll_once("fb")
+        assert sample is not None and sample.p_w == pytest.approx(-2000, rel=0.02)
+    finally:
+        await adapter.stop()
+        await server.stop()
+        await bus.close()

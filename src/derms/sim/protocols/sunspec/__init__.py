@@ -3,9 +3,22 @@
 from derms.sim.protocols.sunspec.image import build_image
 from derms.sim.protocols.sunspec.inverter import (
     DeviceModel,
+    DevicePhysics,
     SunSpecDeviceServer,
     battery_inverter,
+    model_list,
     pv_inverter,
 )
+from derms.sim.protocols.sunspec.physics import FleetDevice, fleet_device
 
-__all__ = ["DeviceModel", "SunSpecDeviceServer", "battery_inverter", "build_image", "pv_inverter"]
+__all__ = [
+    "DeviceModel",
+    "DevicePhysics",
+    "FleetDevice",
+    "SunSpecDeviceServer",
+    "battery_inverter",
+    "build_image",
+    "fleet_device",
+    "model_list",
+    "pv_inverter",
+]

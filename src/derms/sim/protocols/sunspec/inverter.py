@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -26,6 +27,26 @@ from derms.sim.protocols.sunspec.image import build_image
 log = logging.getLogger(__name__)
 
 _WRITE_FUNCTIONS = {6, 16}
+
+
+class DevicePhysics(Protocol):
+    """What the register image needs from the device behind it."""
+
+    w_rated: float
+    va_rated: float
+    var_rated: float
+    wh_rated: float
+    w: float
+    var: float
+    soc: float
+    v: float
+    hz: float
+    energy_wh: float
+
+    @property
+    def is_storage(self) -> bool: ...
+
+    def step(self, dt_s: float, limit_pct: float, pf: float | None, storage_w: float | None) -> None: ...
 
 
 @dataclass(slots=True)
@@ -43,7 +64,6 @@ class DeviceModel:
     w: float = 0.0
     var: float = 0.0
     energy_wh: float = 0.0
-    history: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def is_storage(self) -> bool:
@@ -76,7 +96,7 @@ def pv_inverter(
 ) -> tuple[DeviceModel, list]:
     """A PV inverter: its model and its SunSpec model list (raw values)."""
     device = DeviceModel(w_rated=w_rated, va_rated=w_rated, var_rated=0.44 * w_rated, available_w=available_w)
-    return device, _models(serial, device)
+    return device, model_list(serial, device)
 
 
 def battery_inverter(
@@ -84,10 +104,11 @@ def battery_inverter(
 ) -> tuple[DeviceModel, list]:
     """A storage inverter with models 124, 713 and 802 added."""
     device = DeviceModel(w_rated=w_rated, va_rated=w_rated, var_rated=0.44 * w_rated, wh_rated=wh_rated)
-    return device, _models(serial, device)
+    return device, model_list(serial, device)
 
 
-def _models(serial: str, device: DeviceModel) -> list:
+def model_list(serial: str, device: DevicePhysics) -> list:
+    """The SunSpec models (raw values) of a device with ``device``'s ratings."""
     w = int(device.w_rated)
     models: list = [
         (
@@ -375,7 +396,7 @@ class SunSpecDeviceServer:
 
     def __init__(
         self,
-        device: DeviceModel,
+        device: DevicePhysics,
         models: list,
         clock: Clock,
         *,
