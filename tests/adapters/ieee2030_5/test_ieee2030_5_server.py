@@ -296,3 +296,32 @@ def test_lfdi_is_sha256_prefix(harness: Harness) -> None:
         harness.xsd,
         b'<Time xmlns="urn:ieee:std:2030.5:ns"><currentTime>0</currentTime><dstEndTime>0</dstEndTime><dstOffset>0</dstOffset><dstStartTime>0</dstStartTime><quality>7</quality><tzOffset>0</tzOffset></Time>',
     )
+
+
+async def test_der_settings_override_ratings_and_availability_is_telemetry(harness: Harness) -> None:
+    e = await _setup_device(harness, "dev-a", "der-a")
+    ns = 'xmlns="urn:ieee:std:2030.5:ns" xmlns:csipaus="https://csipaus.org/ns"'
+    cap = (
+        f"<DERCapability {ns}><modesSupported>00000000</modesSupported>"
+        "<rtgMaxW><multiplier>0</multiplier><value>6000</value></rtgMaxW><type>4</type></DERCapability>"
+    )
+    settings = (
+        f"<DERSettings {ns}><setGradW>500</setGradW><setMaxW><multiplier>2</multiplier><value>45</value></setMaxW>"
+        "<updatedTime>1784116800</updatedTime><csipaus:doeModesEnabled>03</csipaus:doeModesEnabled></DERSettings>"
+    )
+    availability = (
+        f"<DERAvailability {ns}><readingTime>1784116800</readingTime>"
+        "<statWAvail><multiplier>0</multiplier><value>0</value></statWAvail></DERAvailability>"
+    )
+    async with harness.client("dev-a") as client:
+        assert (await client.put(f"/edev/{e}/der/1/dercap", content=cap)).status_code == 204
+        assert (await client.put(f"/edev/{e}/der/1/derg", content=settings)).status_code == 204
+        assert (await client.put(f"/edev/{e}/der/1/dera", content=availability)).status_code == 204
+        got = (await client.get(f"/edev/{e}/der/1/derg")).content
+        assert text(got, "s:setGradW") == "500"
+        assert (await client.get(f"/edev/{e}/der/1/dera")).status_code == 200
+        assert (await client.get("/tm")).status_code == 200
+    caps = [d for d in await harness.published("der.status.ieee2030_5") if "capabilities" in d]
+    assert [c["capabilities"]["w_max"] for c in caps] == [6000.0, 4500.0]  # DERSettings setMaxW wins
+    samples = [s for b in await harness.published("telemetry.ieee2030_5") for s in decode_telemetry(b)]
+    assert samples[-1].available is False
