@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from openadr_samples import T0
 
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
 from derms.core.clock import ManualClock
+from tests.adapters.openadr.openadr_samples import T0
 
 
 @pytest.fixture(scope="session")

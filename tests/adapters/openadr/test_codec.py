@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from openadr_samples import T0, make_event
 
 from derms.adapters.openadr.oadr20b import codec
 from derms.adapters.openadr.oadr20b.model import (
@@ -34,6 +33,7 @@ from derms.adapters.openadr.oadr20b.vocabulary import (
     SignalName,
 )
 from derms.adapters.openadr.oadr20b.xmlutil import MalformedMessage, fmt_duration, parse_duration
+from tests.adapters.openadr.openadr_samples import T0, make_event
 
 TARGET = Target(group_ids=("feeder-7",), resource_ids=("load-1",), ven_ids=("ven-a",), party_ids=("acme",))
 METADATA = Report(

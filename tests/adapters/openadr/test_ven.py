@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from openadr_samples import T0, make_event
 
 from derms.adapters.openadr.oadr20b.model import (
     POWER_REAL_KW,
@@ -30,6 +29,7 @@ from derms.adapters.openadr.oadr20b.vocabulary import (
 from derms.adapters.openadr.oadr20b.vtn import Vtn
 from derms.adapters.openadr.objectives import objectives_for
 from derms.core.objectives import ObjectiveKind
+from tests.adapters.openadr.openadr_samples import T0, make_event
 
 
 class Listener:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from openadr_samples import T0, make_event
 
 from derms.adapters.openadr.oadr20b import codec
 from derms.adapters.openadr.oadr20b.model import (
@@ -29,6 +28,7 @@ from derms.adapters.openadr.oadr20b.vocabulary import (
     Status,
 )
 from derms.adapters.openadr.oadr20b.vtn import VenProfile, Vtn
+from tests.adapters.openadr.openadr_samples import T0, make_event
 
 
 class Recorder:
@@ -112,6 +112,11 @@ async def test_targets_select_vens(vtn, validator):
     got_b = await call(vtn, "EiEvent", codec.request_event("r", b), validator)
     assert len(got_a.element.findall("oadr:oadrEvent", codec.NS)) == 1
     assert got_b.element.findall("oadr:oadrEvent", codec.NS) == []
+    # targeting by venName before the venID is known: the VEN receives its venID on the wire
+    vtn.create_event(make_event("by-name", target=Target(ven_ids=("ven-b",))))
+    got_b = await call(vtn, "EiEvent", codec.request_event("r", b), validator)
+    (event,) = [codec.decode_event(n) for n in got_b.element.findall("oadr:oadrEvent", codec.NS)]
+    assert event.event_id == "by-name" and event.target.ven_ids == (b,)
 
 
 async def test_unregistered_ven_gets_nothing(vtn, validator):

@@ -19,7 +19,7 @@ from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
 from derms.adapters.openadr.oadr20b.server import HttpServer, TlsFiles, make_app
-from derms.adapters.openadr.oadr20b.signature import Signer
+from derms.adapters.openadr.oadr20b.signature import Signer, Verifier
 from derms.adapters.openadr.oadr20b.telemetry import to_telemetry
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType
 from derms.adapters.openadr.oadr20b.vtn import VenProfile, VenRecord, Vtn
@@ -72,7 +72,11 @@ class OpenAdrVtnAdapter(Adapter):
             ],
             open_enrolment=settings.open_enrolment,
             listener=self,
-            signer=signer.sign if signer is not None else None,
+            signer=(lambda payload: signer.sign(payload, context.clock.now()))
+            if signer is not None
+            else None,
+            verifier=Verifier(),
+            require_signatures=settings.require_signatures,
         )
         tls = None
         if settings.tls_certfile and settings.tls_keyfile and settings.tls_ca_certs:

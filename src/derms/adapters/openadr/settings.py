@@ -39,5 +39,7 @@ class OpenAdrSettings(BaseSettings):
     tls_ca_certs: str | None = None
     sign_messages: bool = False
     """Sign outgoing payloads with XML-DSig (2.0b security, section 10 of the profile)."""
+    require_signatures: bool = False
+    """Refuse unsigned payloads (463). Signed payloads are always verified."""
     dispatch_resolution_kw: float = Field(0.001, gt=0)
     status_tick_s: float = Field(1.0, gt=0)

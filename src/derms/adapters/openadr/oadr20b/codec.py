@@ -72,7 +72,11 @@ def envelope(msg: etree._Element) -> etree._Element:
     """Wrap a message in ``oadrPayload/oadrSignedObject`` (the signature goes before it)."""
     signed = el("oadr:oadrSignedObject", msg)
     signed.set(qname("oadr:Id"), SIGNED_OBJECT_ID)
-    return el("oadr:oadrPayload", signed)
+    # Only ``oadr`` is declared on the root, as in the Alliance's samples: a detached signature
+    # inserted next to oadrSignedObject then canonicalises the same before and after insertion.
+    payload = etree.Element(qname("oadr:oadrPayload"), nsmap={"oadr": NS["oadr"]})
+    payload.append(signed)
+    return payload
 
 
 def serialize(payload: etree._Element) -> bytes:
@@ -109,9 +113,10 @@ def parse_payload(data: bytes) -> Incoming:
     if root.tag != qname("oadr:oadrPayload"):
         raise MalformedMessage(f"root element is {root.tag}, not oadrPayload")
     signed = root.find("oadr:oadrSignedObject", NS)
-    if signed is None or len(signed) != 1:
+    children = [] if signed is None else [c for c in signed if isinstance(c.tag, str)]
+    if len(children) != 1:
         raise MalformedMessage("oadrSignedObject must hold exactly one message")
-    msg = signed[0]
+    msg = children[0]
     if not isinstance(msg.tag, str) or not msg.tag.startswith(f"{{{NS['oadr']}}}"):
         raise MalformedMessage("message is not in the oadr namespace")
     return Incoming(etree.QName(msg).localname, msg, root)

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
-from signxml import SignatureMethod, XMLSigner, XMLVerifier, methods
+from signxml import SignatureConfiguration, SignatureMethod, XMLSigner, XMLVerifier, methods
 from signxml.exceptions import InvalidInput, InvalidSignature
 
 from derms.adapters.openadr.oadr20b.security import fingerprint_pem
@@ -85,7 +85,8 @@ class Verifier:
         self.max_age = max_age
         self._seen: dict[tuple[str, str], datetime] = {}
 
-    def verify(self, payload: etree._Element, expected_fingerprint: str | None, now: datetime) -> None:
+    def verify(self, payload: etree._Element, expected_fingerprint: str | None, now: datetime) -> str:
+        """Check the payload's signature; returns the signer certificate's OpenADR fingerprint."""
         cert_text = payload.findtext(".//ds:X509Certificate", namespaces=NS)
         if not cert_text:
             raise SignatureError("payload is not signed")
@@ -94,10 +95,15 @@ class Verifier:
             x509.load_pem_x509_certificate(pem)
         except ValueError as exc:
             raise SignatureError("signature certificate is not readable") from exc
-        if expected_fingerprint is not None and fingerprint_pem(pem).upper() != expected_fingerprint.upper():
+        signer = fingerprint_pem(pem)
+        if expected_fingerprint is not None and signer.upper() != expected_fingerprint.upper():
             raise SignatureError("payload signed with a certificate of another party")
         try:
-            XMLVerifier().verify(payload, x509_cert=pem.decode(), expect_references=2)
+            XMLVerifier().verify(
+                payload,
+                x509_cert=pem.decode(),
+                expect_config=SignatureConfiguration(expect_references=2, verification_time=now),
+            )
         except (InvalidSignature, InvalidInput) as exc:
             raise SignatureError(f"invalid signature: {exc}") from exc
         stamp = payload.findtext(".//dsp:ReplayProtect/dsp:timestamp", namespaces=NS)
@@ -112,3 +118,8 @@ class Verifier:
             raise SignatureError("replayed nonce")
         self._seen = {k: v for k, v in self._seen.items() if v >= now - self.max_age}
         self._seen[key] = when
+        return signer
+
+
+def is_signed(payload: etree._Element) -> bool:
+    return payload.find("ds:Signature", NS) is not None

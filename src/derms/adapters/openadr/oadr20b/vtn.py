@@ -34,6 +34,7 @@ from derms.adapters.openadr.oadr20b.model import (
     Target,
 )
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator
+from derms.adapters.openadr.oadr20b.signature import SignatureError, Verifier, is_signed
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType, ReportName, Status
 from derms.adapters.openadr.oadr20b.xmlutil import MalformedMessage
 from derms.core.clock import Clock
@@ -91,11 +92,16 @@ class VenRecord:
         return found
 
     def targeted_by(self, target: Target) -> bool:
-        """Whether an event target selects this VEN (2.0b 8.3: venID, resourceID, groupID, partyID)."""
+        """Whether an event target selects this VEN (2.0b 8.3: venID, resourceID, groupID, partyID).
+
+        A venID target may also carry the VEN's name (operators target VENs before they have
+        registered and been given a venID); :func:`_wire_target` puts the venID on the wire.
+        """
         if target.empty:
             return True
         return bool(
             self.ven_id in target.ven_ids
+            or self.ven_name in target.ven_ids
             or self.resource_ids.intersection(target.resource_ids)
             or set(self.profile.group_ids).intersection(target.group_ids + target.group_names)
             or (self.profile.party_id is not None and self.profile.party_id in target.party_ids)
@@ -126,6 +132,8 @@ class Vtn:
         open_enrolment: bool = True,
         listener: VtnListener | None = None,
         signer: Callable[[etree._Element], etree._Element] | None = None,
+        verifier: Verifier | None = None,
+        require_signatures: bool = False,
     ) -> None:
         self.vtn_id = vtn_id
         self.clock = clock
@@ -135,6 +143,8 @@ class Vtn:
         self.open_enrolment = open_enrolment
         self.listener = listener
         self.signer = signer
+        self.verifier = verifier
+        self.require_signatures = require_signatures
         self.profiles = {p.ven_name: p for p in profiles}
         self.vens: dict[str, VenRecord] = {}
         self.events: dict[str, Event] = {}
@@ -212,6 +222,25 @@ class Vtn:
         except MalformedMessage as exc:
             return self._reply(codec.response(Status.INVALID_DATA, _short(exc), None, None))
         request_id = incoming.request_id()
+        signer_fp: str | None = None
+        if is_signed(incoming.root) and self.verifier is not None:
+            try:
+                signer_fp = self.verifier.verify(incoming.root, None, self.clock.now())
+            except SignatureError as exc:
+                return self._reply(
+                    codec.response(
+                        Status.NOT_REGISTERED_OR_AUTHORIZED, _short(exc), request_id, incoming.ven_id()
+                    )
+                )
+        elif self.require_signatures:
+            return self._reply(
+                codec.response(
+                    Status.NOT_REGISTERED_OR_AUTHORIZED,
+                    "XML signature required",
+                    request_id,
+                    incoming.ven_id(),
+                )
+            )
         handler = _HANDLERS.get((service, incoming.name))
         if handler is None:
             return self._reply(
@@ -232,7 +261,10 @@ class Vtn:
                         Status.NOT_REGISTERED_OR_AUTHORIZED, "VEN not registered", request_id, ven_id
                     )
                 )
-            if ven is not None and not self._fingerprint_ok(ven.profile, peer_fingerprint):
+            if ven is not None and not (
+                self._fingerprint_ok(ven.profile, peer_fingerprint)
+                and (signer_fp is None or self._fingerprint_ok(ven.profile, signer_fp))
+            ):
                 return self._reply(
                     codec.response(
                         Status.NOT_REGISTERED_OR_AUTHORIZED,
@@ -356,7 +388,9 @@ class Vtn:
         now = self.clock.now()
         ven.events_dirty = False
         return codec.distribute_event(
-            request_id or _new_id(), self.vtn_id, ((e, e.status_at(now)) for e in self.events_for(ven))
+            request_id or _new_id(),
+            self.vtn_id,
+            ((_wire_target(e, ven), e.status_at(now)) for e in self.events_for(ven)),
         )
 
     async def _request_event(
@@ -561,6 +595,14 @@ _HANDLERS: dict[tuple[str, str], Callable[..., Awaitable[etree._Element]]] = {
     ("EiReport", "oadrResponse"): Vtn._ack,
     ("OadrPoll", "oadrPoll"): Vtn._poll,
 }
+
+
+def _wire_target(event: Event, ven: VenRecord) -> Event:
+    """Operators may target a VEN by venName before it registers; on the wire the venID goes."""
+    if ven.ven_name not in event.target.ven_ids:
+        return event
+    ids = tuple(ven.ven_id if v == ven.ven_name else v for v in event.target.ven_ids)
+    return replace(event, target=replace(event.target, ven_ids=ids))
 
 
 def _new_id() -> str:

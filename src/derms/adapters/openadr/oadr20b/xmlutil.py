@@ -125,9 +125,7 @@ def parse_datetime(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
-)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def parse_xml(data: bytes) -> etree._Element:
