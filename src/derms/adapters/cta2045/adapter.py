@@ -6,6 +6,10 @@ present/total energy storage → ``soc``; curtailed/heightened states → status
 :class:`Cta2045Command` payloads from the bridge; the adapter reports SENT, then
 ACKNOWLEDGED on the SGD's application ACK, then ACTIVE once the operational state shows
 the SGD curtailed or heightened as asked (or FAILED on a NAK, a link failure or a timeout).
+Commands hold over their window (:class:`~derms.adapters.dnp3.windows.CommandWindows`):
+delivered at start, an End Shed at the end when the SGD would not end the event itself
+(unknown duration, power level, an Advanced Load Up longer than the window), COMPLETED at
+the end, SUPERSEDED by the next command to the same SGD.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.cta2045.link import LinkError, open_tcp
 from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
+from derms.adapters.dnp3.windows import CommandWindows
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
@@ -173,6 +178,7 @@ class Cta2045Adapter(Adapter):
         super().__init__(context)
         self.settings = settings or Cta2045Settings()
         self.sessions: dict[str, _Session] = {}
+        self.windows = CommandWindows(context)
         self._started = False
 
     async def start(self) -> None:
@@ -182,6 +188,7 @@ class Cta2045Adapter(Adapter):
 
     async def stop(self) -> None:
         self._started = False
+        await self.windows.close()
         for session in self.sessions.values():
             await self._halt(session)
 
@@ -213,31 +220,53 @@ class Cta2045Adapter(Adapter):
         payload = command.payload
         if not isinstance(payload, Cta2045Command):
             raise TypeError(f"CTA-2045 adapter needs a Cta2045Command payload, got {type(payload).__name__}")
+
+        async def deliver() -> bool:
+            return await self._deliver(session, command, payload)
+
+        async def end_event() -> str | None:
+            ucm = session.ucm
+            if ucm is None:
+                return "not connected"
+            try:
+                await ucm.end_shed()
+            except (ApplicationNak, LinkError) as exc:
+                return str(exc)
+            return None
+
+        window_s = (command.end - command.start).total_seconds()
+        self_ending = (payload.duration_s is not None and payload.action is not Action.POWER_LEVEL) or (
+            payload.action is Action.ADVANCED_LOAD_UP and payload.minutes * 60 <= window_s
+        )
+        needs_end = payload.action is not Action.END_SHED and not self_ending
+        await self.windows.submit(command, "dr", deliver, end_event if needs_end else None)
+
+    async def _deliver(self, session: _Session, command: NativeCommand, payload: Cta2045Command) -> bool:
         ctx, cid, der_id = self.context, command.command_id, command.der_id
         ucm = session.ucm
         if ucm is None or ucm.link.closed.is_set():
             await ctx.report_command(cid, der_id, CommandState.FAILED, "not connected")
-            return
+            return False
         await ctx.report_command(cid, der_id, CommandState.SENT, payload.action.value)
         try:
             await _deliver(ucm, payload)
         except ApplicationNak as exc:
             await ctx.report_command(cid, der_id, CommandState.FAILED, str(exc))
-            return
+            return False
         except LinkError as exc:
             await ctx.report_command(cid, der_id, CommandState.FAILED, f"link: {exc}")
-            return
+            return False
         await ctx.report_command(cid, der_id, CommandState.ACKNOWLEDGED, "application ACK")
         expected = _EXPECTED.get(payload.action)
-        if expected is None:
-            return
-        try:
-            state = await session.poll()
-        except (LinkError, ApplicationNak) as exc:
-            logger.warning("CTA-2045 %s: state after %s unknown: %s", der_id, payload.action, exc)
-            return
-        if state in expected:
-            await ctx.report_command(cid, der_id, CommandState.ACTIVE, f"operational state {state}")
+        if expected is not None:
+            try:
+                state = await session.poll()
+            except (LinkError, ApplicationNak) as exc:
+                logger.warning("CTA-2045 %s: state after %s unknown: %s", der_id, payload.action, exc)
+                return True
+            if state in expected:
+                await ctx.report_command(cid, der_id, CommandState.ACTIVE, f"operational state {state}")
+        return True
 
 
 async def _deliver(ucm: Ucm, c: Cta2045Command) -> None:
