@@ -176,8 +176,11 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
     col = np.ones((1, steps))
     base = fleet.p_w[:, None] * col
     # EV baseline: uncontrolled charging at full power until the need is met or it leaves.
-    need = np.where(ev, np.nan_to_num(fleet.ev_energy_needed_wh), 0.0)
     dep = np.where(ev, np.nan_to_num(fleet.ev_departure_s, nan=0.0), 0.0)
+    # The need the charger can physically meet by departure (the rest is unmet whatever we do).
+    need = np.where(
+        ev, np.minimum(np.nan_to_num(fleet.ev_energy_needed_wh), fleet.w_max_consume * dep / 3600.0), 0.0
+    )
     present = t_end[None, :] <= dep[:, None] + _EPS
     delivered_before = np.minimum(
         need[:, None], fleet.w_max_consume[:, None] * dt_h * np.arange(steps)[None, :]
@@ -225,7 +228,9 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
     k_down[bat] = fleet.eta_charge[bat]
     e_bind[bat] = Binding.SOC
 
-    e_lo[ev] = np.where(~present[ev] | (t_end[None, :] >= dep[ev, None] - _EPS), need[ev, None], -np.inf)
+    # Energy delivered never falls (an EV does not discharge), so 0 is no constraint before departure;
+    # EVs with different departures then aggregate by summing bounds.
+    e_lo[ev] = np.where(~present[ev] | (t_end[None, :] >= dep[ev, None] - _EPS), need[ev, None], 0.0)
     e_hi[ev] = need[ev, None]
     e_bind[ev] = Binding.EV_DEPARTURE
 

@@ -82,23 +82,29 @@ class GridConstraints:
         return replace(self, limit_lo=lo, limit_hi=np.maximum(hi, lo))
 
 
+def split_signs(a: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``(max(a, 0), max(-a, 0))``, computed once and reused by :func:`screen`."""
+    return a.maximum(0).tocsr(), (-a).maximum(0).tocsr()
+
+
 def screen(
-    a_p: sp.csr_matrix,
+    p_parts: tuple[sp.csr_matrix, sp.csr_matrix],
     up: np.ndarray,
     down: np.ndarray,
     room_lo: np.ndarray,
     room_hi: np.ndarray,
-    a_q: sp.csr_matrix | None = None,
+    q_parts: tuple[sp.csr_matrix, sp.csr_matrix] | None = None,
     q_up: np.ndarray | None = None,
     q_down: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows whose worst-case change over the box ``u in [0, up]``, ``v in [0, down]`` can
-    leave ``[room_lo, room_hi]``; the others cannot bind and may be dropped."""
-    pos, neg = a_p.maximum(0), -a_p.minimum(0)
+    """Rows whose worst-case change over the box ``u in [0, up]``, ``v in [0, down]`` (and the
+    reactive box) can leave ``[room_lo, room_hi]``; the others cannot bind and may be dropped.
+    ``p_parts``/``q_parts`` are the :func:`split_signs` of the sensitivity matrices."""
+    pos, neg = p_parts
     hi = pos @ up + neg @ down
     lo = -(pos @ down + neg @ up)
-    if a_q is not None and q_up is not None and q_down is not None:
-        qpos, qneg = a_q.maximum(0), -a_q.minimum(0)
+    if q_parts is not None and q_up is not None and q_down is not None:
+        qpos, qneg = q_parts
         hi = hi + qpos @ q_up + qneg @ q_down
         lo = lo - (qpos @ q_down + qneg @ q_up)
     return np.flatnonzero((hi > room_hi + 1e-9) | (lo < room_lo - 1e-9))

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from derms.orchestration.flexibility import Binding
 from derms.orchestration.greedy import merit_order
-from derms.orchestration.grid import screen
+from derms.orchestration.grid import screen, split_signs
 from derms.orchestration.problem import Problem, Sense
 from derms.orchestration.solution import Explanation, Solution, shortfalls
 
@@ -73,10 +73,14 @@ def _membership_bits(problem: Problem) -> np.ndarray:
     return bits
 
 
-def _group(problem: Problem, by_bus: bool) -> tuple[np.ndarray, np.ndarray]:
+def _group(problem: Problem, by_bus: bool, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Group index per DER. Exact groups share costs; coarse groups (long horizons) only share
+    location, objective memberships and dynamics, and get capacity-weighted mean costs."""
     f = problem.flex
     loc = problem.bus if by_bus else problem.feeder
-    keys = [loc + 1, np.round(problem.cost_up, 9), np.round(problem.cost_down, 9), _membership_bits(problem)]
+    keys = [loc + 1, _membership_bits(problem)]
+    if exact:
+        keys += [np.round(problem.cost_up, 9), np.round(problem.cost_down, 9)]
     if f.steps > 1:
         keys += [
             f.has_energy,
@@ -87,6 +91,16 @@ def _group(problem: Problem, by_bus: bool) -> tuple[np.ndarray, np.ndarray]:
             np.isfinite(f.throughput_wh),
         ]
     return _factorize(*keys)
+
+
+def _group_cost(
+    cost: np.ndarray, cap: np.ndarray, group: np.ndarray, g: int, first: np.ndarray
+) -> np.ndarray:
+    """Capacity-weighted mean cost per group (the members' own cost when they all agree)."""
+    w = cap.sum(axis=1) if cap.ndim == 2 else cap
+    total = np.bincount(group, weights=w, minlength=g)
+    mean = np.bincount(group, weights=w * cost, minlength=g) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, mean, cost[first])
 
 
 def _sum(group: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
@@ -177,7 +191,8 @@ def _solve_highs(
     h.setOptionValue("solver", solver)
     # The aggregated model has few rows and box-bounded columns: presolve costs more than it saves.
     h.setOptionValue("presolve", "off" if solver == "simplex" else "choose")
-    h.setOptionValue("time_limit", float(time_limit))
+    # HiGHS's clock runs across the runs of one instance: the limit is relative to its run time.
+    h.setOptionValue("time_limit", h.getRunTime() + float(time_limit))
     h.setOptionValue("threads", 1)
     h.passModel(lp)
     h.run()
@@ -191,24 +206,31 @@ def _solve_highs(
 def solve(
     problem: Problem,
     *,
-    group_by: str = "bus",
+    group_by: str = "auto",
     solver: str = "auto",
+    aggregate: str = "auto",
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
 
-    ``group_by`` is ``"bus"`` (exact grid model) or ``"feeder"`` (conservative grid model,
-    fewer columns; the default for long horizons). ``solver`` is a HiGHS solver name
-    (``"simplex"``, ``"ipm"``) or ``"auto"``.
+    ``group_by`` is ``"bus"`` (exact grid model), ``"feeder"`` (conservative grid model,
+    fewer columns) or ``"auto"`` (bus for a single interval, feeder for a horizon). ``solver`` is a HiGHS solver name
+    (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` is ``"exact"`` (groups share costs:
+    the LP is exact), ``"coarse"`` (groups share location and dynamics, with capacity-weighted
+    mean costs: an approximation, split back cheapest first) or ``"auto"`` (exact for a single
+    interval, coarse for a horizon).
     """
-    if group_by not in ("bus", "feeder"):
-        raise ValueError("group_by must be 'bus' or 'feeder'")
+    if group_by not in ("auto", "bus", "feeder"):
+        raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
+    if aggregate not in ("auto", "exact", "coarse"):
+        raise ValueError("aggregate must be 'auto', 'exact' or 'coarse'")
     t0 = time.perf_counter()
     f, steps, n = problem.flex, problem.steps, problem.n
     dt_h = f.dt_s / 3600.0
     grid = problem.grid
-    by_bus = group_by == "bus"
-    group, first = _group(problem, by_bus)
+    by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
+    exact = aggregate == "exact" or (aggregate == "auto" and steps == 1)
+    group, first = _group(problem, by_bus, exact)
     g = len(first)
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
@@ -222,7 +244,8 @@ def solve(
     u_cols, v_cols = [], []
     price_mask = problem.price_members if problem.price_members is not None else np.ones(n, bool)
     price_g = price_mask[first]
-    cu, cd = problem.cost_up[first], problem.cost_down[first]
+    cu = _group_cost(problem.cost_up, dev_up, group, g, first)
+    cd = _group_cost(problem.cost_down, dev_down, group, g, first)
     for t in range(steps):
         price = 0.0 if problem.prices is None else problem.prices[t]
         u_cols.append(b.cols((cu - price * price_g) * dt_h / 1000.0, np.zeros(g), up[:, t]))
@@ -258,14 +281,18 @@ def solve(
         qb_up = np.bincount(problem.bus[on_grid], (f.q_hi - f.q_base)[on_grid], grid.n_bus) if use_q else None
         qb_dn = np.bincount(problem.bus[on_grid], (f.q_base - f.q_lo)[on_grid], grid.n_bus) if use_q else None
         gbus = problem.bus[first]
+        p_parts = split_signs(grid.sp)
+        q_parts = split_signs(grid.sq) if use_q and grid.sq is not None else None
+        if not by_bus:
+            smax_all, smin_all = _extreme_sensitivity(grid.sp, problem.bus, group, g)
         for t in range(steps):
             keep = screen(
-                grid.sp,
+                p_parts,
                 bus_up[:, t],
                 bus_down[:, t],
                 grid.room_lo,
                 grid.room_hi,
-                grid.sq if use_q else None,
+                q_parts,
                 qb_up,
                 qb_dn,
             )
@@ -284,7 +311,7 @@ def solve(
                     b.entries(rows[aq.row], qi_cols[valid[aq.col]], aq.data)
                     b.entries(rows[aq.row], qa_cols[valid[aq.col]], -aq.data)
             else:
-                smax, smin = _extreme_sensitivity(s_p, problem.bus, group, g)
+                smax, smin = smax_all[keep], smin_all[keep]
                 hi_rows = b.rows(np.full(len(keep), -np.inf), grid.room_hi[keep], labels)
                 lo_rows = b.rows(grid.room_lo[keep], np.full(len(keep), np.inf), labels)
                 for rows, cu_, cv_ in ((hi_rows, smax, smin), (lo_rows, smin, smax)):
@@ -297,7 +324,8 @@ def solve(
 
     build_s = time.perf_counter() - t0
     size = b.n_col + sum(len(v) for v in b.vals)
-    chosen = solver if solver != "auto" else ("ipm" if size > 400_000 else "simplex")
+    # Few rows and boxed columns (single interval): dual simplex; long energy chains: interior point.
+    chosen = solver if solver != "auto" else ("ipm" if steps > 1 or size > 400_000 else "simplex")
     t1 = time.perf_counter()
     a = b.matrix()
     a.sum_duplicates()
@@ -309,8 +337,10 @@ def solve(
 
     u = np.stack([x[c] for c in u_cols], axis=1)
     v = np.stack([x[c] for c in v_cols], axis=1)
-    order = np.lexsort((-problem.reliability, group))
-    delta = _disaggregate(order, group, u, up, dev_up) - _disaggregate(order, group, v, down, dev_down)
+    # Within a group: cheapest first (costs differ only in coarse groups), then most reliable.
+    order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
+    order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
+    delta = _disaggregate(order_u, group, u, up, dev_up) - _disaggregate(order_v, group, v, down, dev_down)
     p = f.base + delta
     q = f.q_base.copy()
     if qi_cols is not None and qa_cols is not None and q_up is not None and q_down is not None:
@@ -444,15 +474,22 @@ def _explain(
         # Reduced cost d = cost - A^T y: rows with y_r a_rc > 0 pull the column in (objectives),
         # rows with y_r a_rc < 0 push it back. A column is limited by a pushing row only when the
         # pull alone would make it worth using.
-        ya = a[:, c].toarray() * y[:, None]
-        if not ya.shape[0]:
-            return np.zeros(len(c), np.int32)
-        push, pull = np.maximum(-ya, 0.0), np.maximum(ya, 0.0)
-        wanted = cost[c] < pull.sum(axis=0) - 1e-12
-        pushed = wanted & (push.max(axis=0) > 1e-12)
-        pulled = pull.max(axis=0) > 1e-12
-        best = np.where(pushed, push.argmax(axis=0), pull.argmax(axis=0))
-        return np.where(pushed | pulled, n_bind + best, Binding.NONE).astype(np.int32)
+        sub = a[:, c].tocsc()
+        col = np.repeat(np.arange(len(c)), np.diff(sub.indptr))
+        ya = sub.data * y[sub.indices]
+        pull_sum = np.bincount(col, weights=np.maximum(ya, 0.0), minlength=len(c))
+        wanted = cost[c] < pull_sum - 1e-12
+        out = np.full(len(c), int(Binding.NONE), np.int32)
+        for sign, mask in ((-1.0, wanted), (1.0, np.ones(len(c), bool))):
+            val = sign * ya
+            ok = val > 1e-12
+            order = np.lexsort((-val[ok], col[ok]))
+            cols_ok, rows_ok = col[ok][order], sub.indices[ok][order]
+            firsts = np.flatnonzero(np.r_[True, cols_ok[1:] != cols_ok[:-1]]) if len(cols_ok) else cols_ok
+            best_col, best_row = cols_ok[firsts], rows_ok[firsts]
+            take = mask[best_col] & (out[best_col] == Binding.NONE)
+            out[best_col[take]] = n_bind + best_row[take]
+        return out
 
     up0, dn0 = room
     lim_u, lim_v = limiting(cols[0])[group], limiting(cols[1])[group]

@@ -34,7 +34,7 @@ def reoptimize(
     previous: Solution,
     feeders: np.ndarray,
     *,
-    group_by: str = "bus",
+    group_by: str = "auto",
     solver: str = "auto",
     time_limit_s: float = 1.0,
 ) -> Solution:
