@@ -27,3 +27,4 @@ def test_benchmark_quick_prints_json():
             r = row[transport]
             assert 0 < r["median_ack_s"] <= r["p95_ack_s"] <= r["all_acked_s"]
         assert row["ratio_http_to_wire_all_acked"] > 0
+        assert row["wire"]["acked_fraction"] == 1.0
