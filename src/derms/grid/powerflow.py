@@ -252,12 +252,15 @@ class PgmEngine:
         load_scale: np.ndarray | float | None = None,
         sgen_scale: np.ndarray | float | None = None,
         steps: int | None = None,
+        method: CalculationMethod = CalculationMethod.newton_raphson,
     ) -> PowerFlowResult:
         """Time series (or scenario batch) power flow.
 
         ``p_inj_w``/``q_inj_var`` are (steps, n_bus); ``load_scale``/``sgen_scale`` multiply the
         network's loads/sgens as a scalar, a (steps,) profile or a (steps, n_load|n_sgen) matrix.
         Steps that do not converge come back with ``converged`` False and NaN values.
+        ``method=CalculationMethod.iterative_current`` factorises the admittance matrix once for
+        the whole batch: faster for large batches of one topology, same fixed point.
         """
         self._ensure()
         n = len(self.node_id)
@@ -278,7 +281,9 @@ class PgmEngine:
                 return x[a:b] if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] == steps else x
 
             parts.append(
-                self._solve(self._update(cut(p), cut(q), cut(load_scale), cut(sgen_scale), b - a), b - a)
+                self._solve(
+                    self._update(cut(p), cut(q), cut(load_scale), cut(sgen_scale), b - a), b - a, method
+                )
             )
         return PowerFlowResult(
             self.model.bus_ids,
@@ -287,12 +292,14 @@ class PgmEngine:
             *(np.concatenate([getattr(r, f) for r in parts]) for f in _FIELDS),
         )
 
-    def _solve(self, update: dict[ComponentType, dict[str, np.ndarray]], steps: int) -> _Chunk:
+    def _solve(
+        self, update: dict[ComponentType, dict[str, np.ndarray]], steps: int, method: CalculationMethod
+    ) -> _Chunk:
         outputs = {
-            ComponentType.node: ["id", "u_pu", "energized"],
-            ComponentType.line: ["id", "loading", "p_from", "p_to"],
-            ComponentType.transformer: ["id", "loading", "p_from", "p_to", "i_from", "i_to"],
-            ComponentType.source: ["id", "p"],
+            ComponentType.node: ["u_pu", "energized"],
+            ComponentType.line: ["loading", "p_from", "p_to"],
+            ComponentType.transformer: ["p_from", "p_to", "i_from", "i_to"],
+            ComponentType.source: ["p"],
         }
         outputs = {k: v for k, v in outputs.items() if k in self.data and len(self.data[k])}
         converged = np.ones(steps, dtype=bool)
@@ -300,8 +307,9 @@ class PgmEngine:
             out = self.pgm.calculate_power_flow(
                 update_data=update,
                 output_component_types=outputs,
-                calculation_method=CalculationMethod.newton_raphson,
+                calculation_method=method,
                 continue_on_batch_error=True,
+                threading=0,
             )
         except PowerGridBatchError as e:
             raise ValidationFailed([str(m) for m in e.error_messages[:3]]) from e
@@ -321,7 +329,7 @@ class PgmEngine:
             if comp not in out:
                 continue
             o = out[comp]
-            pos = pd.Index(o["id"][0]).get_indexer(ids)
+            pos = pd.Index(self.data[comp]["id"]).get_indexer(ids)
             if comp == ComponentType.transformer:
                 # rated-current basis, as pandapower: I / (S_n / (sqrt(3) U_n)) on either side
                 loading[:, mask] = (
@@ -339,9 +347,9 @@ class PgmEngine:
         sub_p[:, has_trafo] = p_from[:, self.sub_trafo_pos[has_trafo]]
         if (~has_trafo).any():
             src = out[ComponentType.source]
-            pos = pd.Index(src["id"][0]).get_indexer(self.sub_source_id[~has_trafo])
+            pos = pd.Index(self.data[ComponentType.source]["id"]).get_indexer(self.sub_source_id[~has_trafo])
             sub_p[:, ~has_trafo] = src["p"][:, pos]
-        node_pos = pd.Index(out[ComponentType.node]["id"][0]).get_indexer(self.node_id)
+        node_pos = pd.Index(self.data[ComponentType.node]["id"]).get_indexer(self.node_id)
         vm = vm[:, node_pos]
         bad = ~converged
         for arr in (vm, loading, p_from, sub_p):
