@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from envoy_schema.server.schema.sep2.identification import Link
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.ieee2030_5 import hrefs
@@ -14,6 +15,7 @@ from derms.adapters.ieee2030_5.app import create_app
 from derms.adapters.ieee2030_5.manager import Manager, ServerPolicy
 from derms.adapters.ieee2030_5.native import DerControlCommand
 from derms.adapters.ieee2030_5.notifier import Notifier
+from derms.adapters.ieee2030_5.persistence import Persistence
 from derms.adapters.ieee2030_5.repository import Repository
 from derms.adapters.ieee2030_5.server import TlsServer
 from derms.adapters.ieee2030_5.tls import CSIP_CIPHERS, client_context, server_context
@@ -24,6 +26,8 @@ from derms.core.errors import LimitViolation
 from derms.core.telemetry import Telemetry
 
 PROTOCOL = "ieee2030_5"
+DISPATCH_PROGRAM = "derms dispatch"
+"""Description of the per-device program that carries platform dispatch."""
 
 
 class Ieee2030_5Settings(BaseModel):
@@ -84,10 +88,12 @@ class Ieee2030_5Adapter(Adapter):
         }
     )
 
-    def __init__(self, context: AdapterContext, settings: Ieee2030_5Settings) -> None:
+    def __init__(
+        self, context: AdapterContext, settings: Ieee2030_5Settings, engine: Engine | None = None
+    ) -> None:
         super().__init__(context)
         self.settings = settings
-        self.repo = Repository()
+        self.repo = Repository.restore(Persistence(engine)) if engine is not None else Repository()
         self.manager = Manager(
             self.repo,
             context.clock,
@@ -103,7 +109,11 @@ class Ieee2030_5Adapter(Adapter):
         self.app = create_app(self.manager, proxy_header=settings.proxy_header)
         self.notifier: Notifier | None = None
         self._server: TlsServer | None = None
-        self._dispatch_programs: dict[int, int] = {}
+        self._dispatch_programs: dict[int, int] = {
+            next(iter(p.edev_ids)): p.id
+            for p in self.repo.programs.values()
+            if p.description == DISPATCH_PROGRAM and p.edev_ids is not None and len(p.edev_ids) == 1
+        }
 
     @property
     def url(self) -> str:
@@ -145,7 +155,7 @@ class Ieee2030_5Adapter(Adapter):
         program_id = self._dispatch_programs.get(edev_id)
         if program_id is None:
             program = self.manager.create_program(
-                tenant_id, "derms dispatch", self.settings.dispatch_primacy, frozenset({edev_id})
+                tenant_id, DISPATCH_PROGRAM, self.settings.dispatch_primacy, frozenset({edev_id})
             )
             program_id = self._dispatch_programs[edev_id] = program.id
         return program_id
@@ -189,6 +199,8 @@ class Ieee2030_5Adapter(Adapter):
         await self.context.report_command(command.command_id, command.der_id, CommandState.SENT, detail)
 
 
-def create_adapter(context: AdapterContext, settings: Ieee2030_5Settings) -> Ieee2030_5Adapter:
-    """Factory the platform calls."""
-    return Ieee2030_5Adapter(context, settings)
+def create_adapter(
+    context: AdapterContext, settings: Ieee2030_5Settings, engine: Engine | None = None
+) -> Ieee2030_5Adapter:
+    """Factory the platform calls; with ``engine`` (migrated to ``ieee2030_5_0001``) state is durable."""
+    return Ieee2030_5Adapter(context, settings, engine)

@@ -187,6 +187,7 @@ class Manager:
             aggregator_lfdi=scope.lfdi if scope.is_aggregator else None,
         )
         record.device_category = body.deviceCategory
+        self.repo.save(record)
         await self.sink.discovered(
             lfdi, {"sfdi": record.sfdi, "edev": hrefs.edev(record.id), "how": "in-band"}
         )
@@ -267,6 +268,7 @@ class Manager:
             record.cancelled_time = self.now()
             record.cancel_randomized = randomized
             record.version += 1
+            self.repo.save(record)
             if record.command_id and record.der_id:
                 await self.sink.command_state(
                     record.command_id, record.der_id, CommandState.CANCELLED, "cancelled"
@@ -342,6 +344,7 @@ class Manager:
 
     async def _program_changed(self, program: ProgramRecord) -> None:
         program.version += 1
+        self.repo.save(program)
         edevs = (
             [self.repo.end_devices[e] for e in program.edev_ids if e in self.repo.end_devices]
             if program.edev_ids is not None
@@ -388,6 +391,7 @@ class Manager:
                 edev.status = body
             case DERAvailability():
                 edev.availability = body
+        self.repo.save(edev)
         if isinstance(body, DERCapability | DERSettings) and edev.capability is not None:
             caps = telemetry.capabilities(edev.capability, edev.settings)
             await self.sink.discovered(
@@ -468,6 +472,7 @@ class Manager:
                 last_time=series.last_time if series else None,
             )
             record.readings[series.mrid] = series
+            self.repo.save(record)  # a new or redefined ReadingType; values stay in memory
         values = [reading.reading] if reading.reading is not None else []
         for reading_set in reading.mirrorReadingSets or []:
             values += reading_set.readings or []
@@ -531,7 +536,7 @@ class Manager:
             profile_id=int(body.profileID),
             details=body.details,
         )
-        self.repo.log_events[edev.id].append(record)
+        self.repo.add_log_event(record)
         return record
 
     # --- subscriptions -----------------------------------------------------------------
@@ -560,5 +565,4 @@ class Manager:
         return record
 
     def unsubscribe(self, scope: DeviceScope, edev_id: int, sub_id: int) -> None:
-        record = self.repo.subscription(scope, edev_id, sub_id)
-        del self.repo.subscriptions[record.id]
+        self.repo.remove_subscription(self.repo.subscription(scope, edev_id, sub_id))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
+from derms.adapters.ieee2030_5.codec import Record
+from derms.adapters.ieee2030_5.persistence import Persistence
 from derms.adapters.ieee2030_5.records import (
     ControlRecord,
     CurveRecord,
@@ -25,9 +27,14 @@ from derms.core.errors import NotFound
 
 
 class Repository:
-    """Holds every resource the server publishes or accepts."""
+    """Holds every resource the server publishes or accepts.
 
-    def __init__(self) -> None:
+    With a :class:`Persistence`, every added or changed record is written through
+    (:meth:`save`), and :meth:`restore` rebuilds the repository from it.
+    """
+
+    def __init__(self, persistence: Persistence | None = None) -> None:
+        self._persistence = persistence
         self._ids = itertools.count(1)
         self.end_devices: dict[int, EndDeviceRecord] = {}
         self._by_lfdi: dict[str, int] = {}
@@ -48,6 +55,33 @@ class Repository:
     def next_id(self) -> int:
         return next(self._ids)
 
+    def save(self, record: Record) -> None:
+        """Persist a changed record (no-op without persistence)."""
+        if self._persistence is not None:
+            self._persistence.save(record)
+
+    @classmethod
+    def restore(cls, persistence: Persistence) -> Repository:
+        """A repository holding everything ``persistence`` stored; ids continue after the largest."""
+        repo = cls()
+        loaders = {
+            EndDeviceRecord: repo.add_end_device,
+            ProgramRecord: repo.add_program,
+            ControlRecord: repo.add_control,
+            CurveRecord: repo.add_curve,
+            MirrorUsagePointRecord: repo.add_mup,
+            ResponseRecord: repo.add_response,
+            LogEventRecord: repo.add_log_event,
+            SubscriptionRecord: repo.add_subscription,
+        }
+        largest = 0
+        for record in persistence.load():
+            loaders[type(record)](record)  # type: ignore[operator]
+            largest = max(largest, record.id)
+        repo._ids = itertools.count(largest + 1)
+        repo._persistence = persistence
+        return repo
+
     # --- scope -------------------------------------------------------------------------
     def scope_for(self, cert: CertificateScope) -> DeviceScope:
         edev_id = self._by_lfdi.get(cert.lfdi)
@@ -67,11 +101,13 @@ class Repository:
             self._by_der[record.der_id] = record.id
         if record.aggregator_id is not None:
             self._aggregated[record.aggregator_id].add(record.id)
+        self.save(record)
         return record
 
     def link_der(self, edev_id: int, der_id: str) -> None:
         self.end_devices[edev_id].der_id = der_id
         self._by_der[der_id] = edev_id
+        self.save(self.end_devices[edev_id])
 
     def end_device_by_lfdi(self, lfdi: str) -> EndDeviceRecord | None:
         edev_id = self._by_lfdi.get(lfdi)
@@ -92,6 +128,7 @@ class Repository:
     # --- programs ----------------------------------------------------------------------
     def add_program(self, record: ProgramRecord) -> ProgramRecord:
         self.programs[record.id] = record
+        self.save(record)
         return record
 
     def program(self, program_id: int) -> ProgramRecord:
@@ -124,6 +161,7 @@ class Repository:
         self.controls[record.id] = record
         self._controls_by_program[record.program_id].append(record.id)
         self._control_by_mrid[record.mrid] = record.id
+        self.save(record)
         return record
 
     def controls_of(self, program_id: int) -> list[ControlRecord]:
@@ -142,6 +180,7 @@ class Repository:
     def add_curve(self, record: CurveRecord) -> CurveRecord:
         self.curves[record.id] = record
         self._curves_by_program[record.program_id].append(record.id)
+        self.save(record)
         return record
 
     def curves_of(self, program_id: int) -> list[CurveRecord]:
@@ -151,6 +190,7 @@ class Repository:
     def add_mup(self, record: MirrorUsagePointRecord) -> MirrorUsagePointRecord:
         self.mups[record.id] = record
         self._mups_by_edev[record.edev_id].append(record.id)
+        self.save(record)
         return record
 
     def mups_for(self, scope: DeviceScope) -> list[MirrorUsagePointRecord]:
@@ -172,12 +212,23 @@ class Repository:
     # --- responses, log events, subscriptions ------------------------------------------
     def add_response(self, record: ResponseRecord) -> None:
         self.responses.append(record)
+        self.save(record)
+
+    def add_log_event(self, record: LogEventRecord) -> None:
+        self.log_events[record.edev_id].append(record)
+        self.save(record)
 
     def responses_for(self, scope: DeviceScope) -> list[ResponseRecord]:
         return [r for r in self.responses if r.edev_id in scope.edev_ids]
 
     def add_subscription(self, record: SubscriptionRecord) -> None:
         self.subscriptions[record.id] = record
+        self.save(record)
+
+    def remove_subscription(self, record: SubscriptionRecord) -> None:
+        del self.subscriptions[record.id]
+        if self._persistence is not None:
+            self._persistence.delete(record)
 
     def subscriptions_of(self, scope: DeviceScope, edev_id: int) -> list[SubscriptionRecord]:
         scope.require(edev_id)
