@@ -181,3 +181,54 @@ async def test_security_profile_2_tls_with_basic_auth(tmp_path: Path) -> None:
     finally:
         await adapter.stop()
         await bus.close()
+
+
+async def test_ocpp_2_1_session_validated_against_the_2_1_schemas(csms: tuple[OcppAdapter, Seen]) -> None:
+    """A 2.1 station (raw websocket): boot, meter values, and a SetChargingProfile the library
+    validates against the OCPP 2.1 schema before sending."""
+    import json
+
+    from derms.adapters.ocpp import (
+        ChargingProfile,
+        ProfilePurpose,
+        SchedulePeriod,
+        SetProfileCommand,
+    )
+
+    adapter, seen = csms
+    await adapter.register_device(charger("ev21", "RAW/1"))
+    token = base64.b64encode(b"RAW:pw-raw").decode()
+    async with connect(
+        f"{url(adapter)}/RAW", subprotocols=["ocpp2.1", "ocpp2.0.1"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Basic {token}"},
+    ) as ws:  # fmt: skip
+        assert ws.subprotocol == "ocpp2.0.1"  # our preference when both are offered
+    async with connect(
+        f"{url(adapter)}/RAW", subprotocols=["ocpp2.1"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Basic {token}"},
+    ) as ws:  # fmt: skip
+        boot = {"reason": "PowerUp", "chargingStation": {"vendorName": "v", "model": "m"}}
+        await ws.send(json.dumps([2, "b", "BootNotification", boot]))
+        assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+        assert adapter.csms.registry.stations["RAW"].version == "2.1"
+        meter = {"evseId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [
+            {"value": 2500, "measurand": "Power.Active.Import"}]}]}  # fmt: skip
+        await ws.send(json.dumps([2, "m", "MeterValues", meter]))
+        assert json.loads(await ws.recv()) == [3, "m", {}]
+        profile = ChargingProfile(7, 1, ProfilePurpose.TX_DEFAULT, (SchedulePeriod(0, 16.0, 3),),
+                                  unit=RateUnit.A)  # fmt: skip
+        now = SystemClock().now()
+        from derms.adapters.base import NativeCommand
+
+        sending = asyncio.create_task(
+            adapter.send(NativeCommand("c21", "ev21", "ocpp", SetProfileCommand(1, profile), now, now))
+        )
+        request = json.loads(await ws.recv())
+        assert (
+            request[2] == "SetChargingProfile"
+            and request[3]["chargingProfile"]["chargingSchedule"][0]["id"] == 1
+        )
+        await ws.send(json.dumps([3, request[1], {"status": "Accepted"}]))
+        await sending
+    await seen.wait(lambda m: m.subject == "command.state" and m.data["state"] == "acknowledged")
+    await seen.wait(lambda m: m.subject == "telemetry.ocpp" and m.data["p_w"] == [-2500.0])

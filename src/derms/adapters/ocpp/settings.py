@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")
-"""Websocket subprotocols offered, in order of preference (OCPP-J 1.6 clause 3.1.2; 2.0.1 part 4, 3.1)."""
+SUBPROTOCOLS = ("ocpp2.0.1", "ocpp2.1", "ocpp1.6")
+"""Websocket subprotocols offered, in order of preference (OCPP-J 1.6 clause 3.1.2; 2.0.1 part 4, 3.1;
+2.1 part 4). 2.0.1 comes first because it is the most deployed of the 2.x versions."""
 
 
 class OcppSettings(BaseModel):

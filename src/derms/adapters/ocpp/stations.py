@@ -23,6 +23,8 @@ from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v16 import enums as en16
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -376,7 +378,19 @@ class Station201(_Common, ChargePoint201):
         return composite_from_v201(result.schedule)
 
 
+class Station21(Station201):
+    """OCPP 2.1 session. The use cases served here (B01, G01, J01, E01–E07, K01, K08, K10) keep
+    their 2.0.1 message shapes in 2.1, so the 2.0.1 handlers serve them; every message is
+    validated against the 2.1 schemas."""
+
+    version = "2.1"
+    _call = call21
+    _call_result = result21
+    _ocpp_version = "2.1"
+
+
 STATION_CLASSES: dict[str, type[Station16] | type[Station201]] = {
     "ocpp1.6": Station16,
     "ocpp2.0.1": Station201,
+    "ocpp2.1": Station21,
 }
