@@ -100,7 +100,8 @@ def pvwatts_ac(
     temp_cell = pvlib.temperature.sapm_cell(poa, temp_air, wind_speed, **_SAPM)
     pdc = pvlib.pvsystem.pvwatts_dc(poa, temp_cell, sites.pdc0_w[None, :], sites.gamma_pdc)
     pdc0_inv = np.where(sites.pac0_w > 0, sites.pac0_w / 0.96, 1.0)[None, :]
-    pac = pvlib.inverter.pvwatts(pdc, pdc0_inv)
+    with np.errstate(divide="ignore", over="ignore"):  # pvlib divides by the loading, ~0 at dawn
+        pac = pvlib.inverter.pvwatts(pdc, pdc0_inv)
     return np.clip(np.nan_to_num(np.asarray(pac)), 0.0, sites.pac0_w[None, :])
 
 
@@ -139,7 +140,7 @@ def forecast_pv(
     zenith, _ = solar_angles(mid, sites.latitude, sites.longitude)
     clear = clear_sky_ghi(zenith)
     ghi = column("ghi")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         kt = np.where(clear > 20.0, ghi / clear, 1.0)
     kt = np.where(np.isnan(kt), 1.0, np.clip(kt, 0.0, KT_MAX))  # clear-sky fallback
     temp = np.nan_to_num(column("temp_air"), nan=20.0)
