@@ -41,6 +41,8 @@ def reoptimize(
     """Re-solve the DERs on ``feeders`` (feeder indices) with ``problem``'s updated flexibility,
     keeping every other DER at ``previous``'s setpoints."""
     inside = np.isin(problem.feeder, feeders)
+    if not inside.any():
+        return previous
     rows = np.flatnonzero(inside)
     out = ~inside
     f = problem.flex

@@ -1,0 +1,301 @@
+"""Dispatch tracking: plans go through the bridge to the adapters, every command is tracked.
+
+Each setpoint becomes a command row (PENDING) and is translated by the bridge; a refused
+translation is FAILED at once with the bridge's reason. The adapter's reports arrive on the
+bus subject ``command.state`` and move the command through the life cycle of
+:data:`derms.core.dispatch.ALLOWED_TRANSITIONS` (SENT, ACKNOWLEDGED, ACTIVE, COMPLETED,
+FAILED, ...), each transition appended to the command's history; reports that the life cycle
+does not allow (duplicates, late reports after a final state) are ignored. A command not
+acknowledged by its deadline is sent again, up to ``max_attempts``, then FAILED. Delivery is
+measured against telemetry while a command is active.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Engine, insert, select, update
+
+from derms.adapters.base import Adapter
+from derms.bridge.base import Bridge
+from derms.bus.base import Bus, Message, Subscription
+from derms.core.clock import Clock
+from derms.core.controls import ControlKind, control_to_dict
+from derms.core.der import Der
+from derms.core.dispatch import ALLOWED_TRANSITIONS, CommandState, DispatchPlan, Setpoint
+from derms.core.errors import DermsError, LimitViolation
+from derms.core.events import COMMAND_STATE
+from derms.orchestration.replay import Record
+from derms.orchestration.tables import command_events, commands, plans
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outstanding:
+    der: Der
+    setpoint: Setpoint
+
+
+class DispatchTracker:
+    """Sends plans and tracks their commands in the database (tables of ``orchestration_0001``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: Bus,
+        bridge: Bridge,
+        adapters: Mapping[str, Adapter],
+        clock: Clock,
+        *,
+        ack_timeout_s: float = 30.0,
+        max_attempts: int = 3,
+    ) -> None:
+        if ack_timeout_s <= 0 or max_attempts < 1:
+            raise ValueError("need ack_timeout_s > 0 and max_attempts >= 1")
+        self.engine, self.bus, self.bridge, self.adapters, self.clock = engine, bus, bridge, adapters, clock
+        self.ack_timeout = timedelta(seconds=ack_timeout_s)
+        self.max_attempts = max_attempts
+        self._outstanding: dict[str, _Outstanding] = {}
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        if self._subscription is None:
+            self._subscription = await self.bus.subscribe(COMMAND_STATE, self._on_state)
+
+    async def stop(self) -> None:
+        sub, self._subscription = self._subscription, None
+        if sub is not None:
+            await sub.unsubscribe()
+
+    def save_plan(
+        self,
+        plan: DispatchPlan,
+        record: Record,
+        *,
+        status: str,
+        cost: float | None,
+        tenant_id: str | None = None,
+    ) -> None:
+        """Store the plan with its recorded inputs (for replay)."""
+        if record.digest != plan.inputs_digest:
+            raise ValueError("the record does not match the plan's inputs digest")
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(plans).values(
+                    id=plan.id,
+                    created_at=plan.created_at,
+                    tenant_id=tenant_id,
+                    objective_ids=list(plan.objective_ids),
+                    solver=plan.solver[:64],
+                    status=status[:200],
+                    cost=cost,
+                    inputs_digest=record.digest,
+                    inputs=record.data,
+                    setpoints=len(plan.setpoints),
+                )
+            )
+
+    def recorded_inputs(self, plan_id: str) -> bytes:
+        with self.engine.connect() as conn:
+            data = conn.execute(select(plans.c.inputs).where(plans.c.id == plan_id)).scalar_one_or_none()
+        if data is None:
+            raise LookupError(f"no plan {plan_id!r}")
+        return bytes(data)
+
+    async def dispatch(self, plan: DispatchPlan, ders: Mapping[str, Der]) -> list[str]:
+        """Translate and send every setpoint; returns the command ids in setpoint order."""
+        ids = []
+        for sp in plan.setpoints:
+            cid = uuid.uuid4().hex
+            ids.append(cid)
+            der = ders.get(sp.der_id)
+            protocol = der.protocol if der is not None else ""
+            self._insert(cid, plan.id, sp, protocol)
+            if der is None:
+                self.apply(cid, CommandState.FAILED, f"unknown DER {sp.der_id!r}")
+                continue
+            self._outstanding[cid] = _Outstanding(der, sp)
+            await self._send(cid)
+        return ids
+
+    async def _send(self, cid: str) -> None:
+        item = self._outstanding[cid]
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(commands)
+                .where(commands.c.id == cid)
+                .values(attempts=commands.c.attempts + 1, deadline=now + self.ack_timeout, updated_at=now)
+            )
+        adapter = self.adapters.get(item.der.protocol)
+        try:
+            if adapter is None:
+                raise LimitViolation(item.der.id, f"no adapter for protocol {item.der.protocol!r}")
+            native = self.bridge.translate(item.der, item.setpoint, cid)
+            await adapter.send(native)
+        except DermsError as exc:
+            self.apply(cid, CommandState.FAILED, str(exc))
+            return
+        self.apply(cid, CommandState.SENT, "sent by the orchestrator")
+
+    def _insert(self, cid: str, plan_id: str, sp: Setpoint, protocol: str) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(commands).values(
+                    id=cid,
+                    plan_id=plan_id,
+                    der_id=sp.der_id,
+                    protocol=protocol,
+                    start=sp.start,
+                    end=sp.end,
+                    control=control_to_dict(sp.control),
+                    objective_id=sp.reason.objective_id,
+                    binding=sp.reason.binding[:200],
+                    detail=sp.reason.detail[:200],
+                    state=str(CommandState.PENDING),
+                    attempts=0,
+                    deadline=None,
+                    updated_at=now,
+                    delivered_w=None,
+                )
+            )
+            conn.execute(
+                insert(command_events).values(
+                    command_id=cid, state=str(CommandState.PENDING), ts=now, detail="planned"
+                )
+            )
+
+    async def _on_state(self, message: Message) -> None:
+        data = message.data
+        try:
+            state = CommandState(data["state"])
+            cid = str(data["command_id"])
+        except (KeyError, ValueError, TypeError):
+            log.warning("malformed command state report", data=data)
+            return
+        self.apply(cid, state, str(data.get("detail", "")))
+
+    def apply(self, cid: str, state: CommandState, detail: str = "") -> bool:
+        """Move a command to ``state`` if its life cycle allows; returns whether it moved."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            current = conn.execute(select(commands.c.state).where(commands.c.id == cid)).scalar_one_or_none()
+            if current is None:
+                return False  # another orchestrator's command
+            if state not in ALLOWED_TRANSITIONS.get(CommandState(current), frozenset()):
+                return False
+            values: dict[str, object] = {"state": str(state), "updated_at": now}
+            if state is not CommandState.SENT:
+                values["deadline"] = None
+            conn.execute(update(commands).where(commands.c.id == cid).values(**values))
+            conn.execute(
+                insert(command_events).values(command_id=cid, state=str(state), ts=now, detail=detail)
+            )
+        if state.is_final:
+            self._outstanding.pop(cid, None)
+        return True
+
+    async def check_timeouts(self) -> list[str]:
+        """Resend commands still unacknowledged past their deadline, or fail them; returns the ids failed."""
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(commands.c.id, commands.c.attempts).where(
+                    commands.c.state == str(CommandState.SENT), commands.c.deadline < now
+                )
+            ).all()
+        failed = []
+        for cid, attempts in rows:
+            if attempts >= self.max_attempts or cid not in self._outstanding:
+                self.apply(cid, CommandState.FAILED, f"no acknowledgement after {attempts} attempt(s)")
+                failed.append(cid)
+            else:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        insert(command_events).values(
+                            command_id=cid,
+                            state=str(CommandState.SENT),
+                            ts=now,
+                            detail=f"retry {attempts + 1}",
+                        )
+                    )
+                await self._send_again(cid)
+        return failed
+
+    async def _send_again(self, cid: str) -> None:
+        # The command is SENT already: resend without a new SENT transition.
+        item = self._outstanding[cid]
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(commands)
+                .where(commands.c.id == cid)
+                .values(attempts=commands.c.attempts + 1, deadline=now + self.ack_timeout, updated_at=now)
+            )
+        adapter = self.adapters[item.der.protocol]
+        try:
+            await adapter.send(self.bridge.translate(item.der, item.setpoint, cid))
+        except DermsError as exc:
+            self.apply(cid, CommandState.FAILED, str(exc))
+
+    def measure(self, measured_w: Mapping[str, float], *, tolerance_w: float = 100.0) -> list[str]:
+        """Record delivered power of commands in force; returns the DERs that under-deliver.
+
+        A target is missed when the measurement is off by more than ``tolerance_w``; a cap
+        (generation, load or charging limit) when the device exceeds it by more than that.
+        """
+        now = self.clock.now()
+        short = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(commands.c.id, commands.c.der_id, commands.c.control).where(
+                    commands.c.state.in_([str(CommandState.ACKNOWLEDGED), str(CommandState.ACTIVE)]),
+                    commands.c.start <= now,
+                    commands.c.end > now,
+                )
+            ).all()
+            for cid, der_id, control in rows:
+                if der_id not in measured_w:
+                    continue
+                got = float(measured_w[der_id])
+                miss = _miss(control, got)
+                if miss is None:
+                    continue
+                conn.execute(update(commands).where(commands.c.id == cid).values(delivered_w=got))
+                if miss > tolerance_w:
+                    short.append(der_id)
+        return short
+
+    def history(self, cid: str) -> list[tuple[str, datetime, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(command_events.c.state, command_events.c.ts, command_events.c.detail)
+                .where(command_events.c.command_id == cid)
+                .order_by(command_events.c.id)
+            ).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def state(self, cid: str) -> CommandState:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(commands.c.state).where(commands.c.id == cid)).scalar_one()
+        return CommandState(value)
+
+
+def _miss(control: Mapping[str, object], p_w: float) -> float | None:
+    """How far a measured output ``p_w`` misses a control [W]; None for controls without a power."""
+    kind = control.get("kind")
+    if kind == ControlKind.ACTIVE_POWER_TARGET:
+        return abs(p_w - float(control["w"]))  # type: ignore[arg-type]
+    if kind == ControlKind.GENERATION_LIMIT:
+        return p_w - float(control["w"])  # type: ignore[arg-type]
+    if kind == ControlKind.LOAD_LIMIT:
+        return -p_w - float(control["w"])  # type: ignore[arg-type]
+    if kind == ControlKind.CHARGING_LIMIT and control.get("unit") == "W":
+        return -p_w - float(control["limit"])  # type: ignore[arg-type]
+    return None
