@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from derms.adapters.base import AdapterContext, NativeCommand
-from derms.adapters.dnp3.windows import CommandWindows
+from derms.adapters.windows import CommandWindows
 from derms.bus import MemoryBus
 from derms.core.clock import ScaledClock
 from derms.core.events import COMMAND_STATE

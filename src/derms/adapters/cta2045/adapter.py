@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.cta2045.link import LinkError, open_tcp
 from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
-from derms.adapters.dnp3.windows import CommandWindows
+from derms.adapters.windows import CommandWindows
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState

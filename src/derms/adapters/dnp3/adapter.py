@@ -47,7 +47,7 @@ from derms.adapters.dnp3.points import (
     PointMap,
     mesa_der_map,
 )
-from derms.adapters.dnp3.windows import CommandWindows
+from derms.adapters.windows import CommandWindows
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
