@@ -2,12 +2,12 @@
 # Creates the git-ignored .peers/openleadr/ virtual environment holding openleadr 0.5.36
 # (an independent OpenADR 2.0b VEN and VTN). It pins xmltodict==0.13.0 and signxml<5, which
 # clash with ours, so it gets its own Python 3.11 (or 3.10) interpreter from pyenv.
-# Idempotent: does nothing when the environment already imports openleadr 0.5.36.
+# Idempotent: does nothing when openleadr 0.5.36 is already installed there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dest="$root/.peers/openleadr"
 version="0.5.36"
-if [ -x "$dest/bin/python" ] && "$dest/bin/python" -c "import openleadr, importlib.metadata as m; assert m.version('openleadr') == '$version'" >/dev/null 2>&1; then
+if [ -x "$dest/bin/python" ] && "$dest/bin/python" -c "import importlib.metadata as m; assert m.version('openleadr') == '$version'" >/dev/null 2>&1; then
     exit 0
 fi
 py=""
