@@ -72,6 +72,18 @@ RESPONSE_STATES: dict[int, CommandState] = {
 """Response status (2030.5-2018 Table 27, DER rows) → platform command state."""
 
 
+def base_problems(base: DERControlBase) -> list[str]:
+    """Rule violations in a DERControlBase: no mode set, or a power-of-ten multiplier outside [-9, 9]."""
+    problems = []
+    if not any(name.startswith("opMod") and value is not None for name, value in base):
+        problems.append("a DERControl needs at least one opMod* value")
+    for name, value in base:
+        multiplier = getattr(value, "multiplier", None)
+        if multiplier is not None and not -9 <= multiplier <= 9:
+            problems.append(f"{name} multiplier {multiplier} outside [-9, 9]")
+    return problems
+
+
 class PlatformSink(Protocol):
     """Where the server reports to the platform (implemented by the adapter)."""
 
@@ -227,11 +239,9 @@ class Manager:
     ) -> ControlRecord:
         """Publish a DERControl; events it supersedes in the same program are reported SUPERSEDED."""
         program = self.repo.program(program_id)
-        problems = []
+        problems = base_problems(base)
         if duration <= 0:
             problems.append("duration must be positive")
-        if not any(name.startswith("opMod") and value is not None for name, value in base):
-            problems.append("a DERControl needs at least one opMod* value")
         if problems:
             raise ValidationFailed(problems)
         control_id = self.repo.next_id()
@@ -281,6 +291,9 @@ class Manager:
     ) -> ProgramRecord:
         """Set the program's DefaultDERControl (one per program, CSIP 5.2.4)."""
         program = self.repo.program(program_id)
+        problems = [p for p in base_problems(base) if "at least one" not in p]
+        if problems:
+            raise ValidationFailed(problems)
         version = program.default.version + 1 if program.default else 0
         program.default = DefaultControlRecord(
             mrid=make_mrid("dderc", f"{program_id}:{version}", self.policy.pen),
