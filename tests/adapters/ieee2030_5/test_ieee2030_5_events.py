@@ -148,3 +148,11 @@ async def test_server_publishes_transitions_and_responses_drive_command_states(h
     states = [(m["command_id"], m["state"]) for m in await harness.published("command.state")]
     assert ("c1", "superseded") in states and ("c3", "cancelled") in states
     assert [s for c, s in states if c == "c2"] == ["sent", "acknowledged", "active"]
+
+
+def test_every_der_response_status_of_table_27_maps_to_a_command_state() -> None:
+    from envoy_schema.server.schema.sep2.response import ResponseType
+
+    from derms.adapters.ieee2030_5.manager import RESPONSE_STATES
+
+    assert set(RESPONSE_STATES) == {int(t) for t in ResponseType}

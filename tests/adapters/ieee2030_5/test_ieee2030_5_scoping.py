@@ -103,3 +103,9 @@ async def test_proxy_mode_takes_the_certificate_from_the_header(
     listed = etree.fromstring((await client.get("/edev?l=5", headers=header)).content)
     assert listed.get("all") == "1"
     assert (await client.get("/dcap", headers={"X-Client-Cert": "garbage"})).status_code == 403
+    # the header is ignored when it does not come from a configured proxy host
+    from derms.adapters.ieee2030_5.app import create_app
+
+    elsewhere = create_app(adapter.manager, proxy_header="X-Client-Cert", proxy_hosts=frozenset({"10.0.0.7"}))  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=elsewhere), base_url="http://x") as direct:
+        assert (await direct.get("/edev?l=5", headers=header)).status_code == 403

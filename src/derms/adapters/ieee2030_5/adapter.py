@@ -41,6 +41,8 @@ class Ieee2030_5Settings(BaseModel):
     ciphers: str = CSIP_CIPHERS
     proxy_header: str | None = None
     """Trust a PEM client certificate in this header (TLS-terminating proxy mode); off by default."""
+    proxy_hosts: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    """Peers allowed to forward a certificate in ``proxy_header``."""
     tenant_id: str = "default"
     pen: int = 53630
     poll_rate: int = 60
@@ -106,7 +108,9 @@ class Ieee2030_5Adapter(Adapter):
                 default_tenant=settings.tenant_id,
             ),
         )
-        self.app = create_app(self.manager, proxy_header=settings.proxy_header)
+        self.app = create_app(
+            self.manager, proxy_header=settings.proxy_header, proxy_hosts=settings.proxy_hosts
+        )
         self.notifier: Notifier | None = None
         self._server: TlsServer | None = None
         self._dispatch_programs: dict[int, int] = {

@@ -79,8 +79,17 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
-    """The 2030.5 server as an ASGI app around ``manager``."""
+def create_app(
+    manager: Manager,
+    *,
+    proxy_header: str | None = None,
+    proxy_hosts: frozenset[str] = frozenset({"127.0.0.1", "::1"}),
+) -> FastAPI:
+    """The 2030.5 server as an ASGI app around ``manager``.
+
+    ``proxy_header`` names the header in which a TLS-terminating proxy at one of
+    ``proxy_hosts`` forwards the client certificate (URL-encoded PEM); off by default.
+    """
     app = FastAPI(title="derms IEEE 2030.5 server", openapi_url=None, docs_url=None, redoc_url=None)
     repo = manager.repo
     policy = manager.policy
@@ -104,7 +113,8 @@ def create_app(manager: Manager, *, proxy_header: str | None = None) -> FastAPI:
             return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
         der = client_cert_der(request.scope)
         source = "tls"
-        if der is None and proxy_header:
+        peer = request.client.host if request.client else ""
+        if der is None and proxy_header and peer in proxy_hosts:
             pem = request.headers.get(proxy_header)
             if pem:
                 try:
