@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from numpy.typing import NDArray
 
 from derms.api.auth import Principal, Viewer
 from derms.fleet import FeederRollup, rollup
@@ -14,14 +15,19 @@ from derms.runtime import Runtime
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 
 
-def scoped_rollup(rt: Runtime, principal: Principal) -> FeederRollup:
-    """Roll-up over what the caller may see: everything for the utility, own DERs otherwise."""
+def visible(rt: Runtime, principal: Principal) -> NDArray[np.bool_]:
+    """Rows of the fleet state the caller may see: every registered DER for the utility,
+    the tenant's own otherwise."""
+    state = rt.fleet
     if principal.scope.tenant_id is None:
-        return rollup(rt.fleet)
-    tenant = (
-        rt.fleet.tenant_ids.index(principal.tenant_id) if principal.tenant_id in rt.fleet.tenant_ids else -2
-    )
-    return rollup(rt.fleet, mask=rt.fleet.tenant == tenant)
+        return state.registered.copy()
+    tenant = state.tenant_ids.index(principal.tenant_id) if principal.tenant_id in state.tenant_ids else -2
+    return state.registered & (state.tenant == tenant)
+
+
+def scoped_rollup(rt: Runtime, principal: Principal) -> FeederRollup:
+    """Roll-up over what the caller may see."""
+    return rollup(rt.fleet, mask=visible(rt, principal))
 
 
 @router.get("/fleet")
@@ -44,12 +50,7 @@ def feeder_ders(request: Request, feeder_id: str, principal: Viewer) -> list[dic
     state = rt.fleet
     if feeder_id not in state.feeder_ids:
         return []
-    mask = state.registered & (state.feeder == state.feeder_ids.index(feeder_id))
-    if principal.scope.tenant_id is not None:
-        tenant = (
-            state.tenant_ids.index(principal.tenant_id) if principal.tenant_id in state.tenant_ids else -2
-        )
-        mask &= state.tenant == tenant
+    mask = visible(rt, principal) & (state.feeder == state.feeder_ids.index(feeder_id))
     up, down = state.flexibility()
     return [
         {

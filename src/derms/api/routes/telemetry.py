@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 
 from derms.api.audit import audit
 from derms.api.auth import Operator, Viewer
+from derms.api.routes.fleet import visible
 from derms.api.schemas import TelemetryBatchIn
 from derms.core.columns import VALUE_FIELDS, TelemetryColumns, from_ms
 from derms.core.errors import ValidationFailed
@@ -111,14 +112,7 @@ def latest(
 ) -> list[dict[str, Any]]:
     """Latest stored sample per DER in scope (or per listed DER)."""
     rt: Runtime = request.app.state.runtime
-    mask = rt.fleet.registered.copy()
-    if principal.scope.tenant_id is not None:
-        tenant = (
-            rt.fleet.tenant_ids.index(principal.tenant_id)
-            if principal.tenant_id in rt.fleet.tenant_ids
-            else -2
-        )
-        mask &= rt.fleet.tenant == tenant
+    mask = visible(rt, principal)
     if der_id:
         wanted = np.zeros_like(mask)
         wanted[[rt.fleet.index[d] for d in der_id if d in rt.fleet.index]] = True
