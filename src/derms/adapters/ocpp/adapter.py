@@ -55,7 +55,9 @@ class OcppAdapter(Adapter):
     """OCPP 1.6J/2.0.1 CSMS as a derms adapter."""
 
     protocol: ClassVar[str] = "ocpp"
-    native_controls: ClassVar[frozenset[ControlKind]] = frozenset({ControlKind.CHARGING_LIMIT})
+    native_controls: ClassVar[frozenset[ControlKind]] = frozenset(
+        {ControlKind.CHARGING_LIMIT, ControlKind.LOAD_LIMIT}
+    )
 
     def __init__(self, context: AdapterContext, settings: OcppSettings) -> None:
         super().__init__(context)
