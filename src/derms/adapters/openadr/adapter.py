@@ -15,6 +15,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import ClassVar
 
+from sqlalchemy import Engine
+
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
@@ -23,6 +25,7 @@ from derms.adapters.openadr.oadr20b.signature import Signer, Verifier
 from derms.adapters.openadr.oadr20b.telemetry import to_telemetry
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType
 from derms.adapters.openadr.oadr20b.vtn import VenProfile, VenRecord, Vtn
+from derms.adapters.openadr.persistence import VtnStore, restore
 from derms.adapters.openadr.settings import OpenAdrSettings
 from derms.core.controls import ControlKind
 from derms.core.der import Der
@@ -43,7 +46,9 @@ class OpenAdrVtnAdapter(Adapter):
         }
     )
 
-    def __init__(self, context: AdapterContext, settings: OpenAdrSettings) -> None:
+    def __init__(
+        self, context: AdapterContext, settings: OpenAdrSettings, engine: Engine | None = None
+    ) -> None:
         super().__init__(context)
         self.settings = settings
         path = find_schema(settings.schema_path)
@@ -77,7 +82,10 @@ class OpenAdrVtnAdapter(Adapter):
             else None,
             verifier=Verifier(),
             require_signatures=settings.require_signatures,
+            store=VtnStore(engine) if engine is not None else None,
         )
+        if engine is not None:
+            self.vtn.restore(*restore(VtnStore(engine).load()))
         tls = None
         if settings.tls_certfile and settings.tls_keyfile and settings.tls_ca_certs:
             tls = TlsFiles(settings.tls_certfile, settings.tls_keyfile, settings.tls_ca_certs)
@@ -191,5 +199,8 @@ class OpenAdrVtnAdapter(Adapter):
         await self.context.publish_telemetry(samples)
 
 
-def create_adapter(context: AdapterContext, settings: OpenAdrSettings) -> OpenAdrVtnAdapter:
-    return OpenAdrVtnAdapter(context, settings)
+def create_adapter(
+    context: AdapterContext, settings: OpenAdrSettings, engine: Engine | None = None
+) -> OpenAdrVtnAdapter:
+    """Factory the platform calls; with ``engine`` (migrated to ``openadr_0001``) VTN state is durable."""
+    return OpenAdrVtnAdapter(context, settings, engine)

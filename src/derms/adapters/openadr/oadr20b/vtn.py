@@ -54,6 +54,20 @@ class VtnListener(Protocol):
     ) -> None: ...
 
 
+class VtnPersistence(Protocol):
+    """Write-through storage of the VTN's state (see :mod:`derms.adapters.openadr.persistence`)."""
+
+    def save_ven(self, ven: VenRecord) -> None: ...
+
+    def save_event(self, event: Event) -> None: ...
+
+    def save_opts(self, event_id: str, ven_id: str, history: list[OptState]) -> None: ...
+
+    def save_schedule(self, opt: Opt) -> None: ...
+
+    def drop(self, kind: str, key: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class VenProfile:
     """A VEN provisioned out of band: its name, TLS fingerprint, groups and party."""
@@ -134,6 +148,7 @@ class Vtn:
         signer: Callable[[etree._Element], etree._Element] | None = None,
         verifier: Verifier | None = None,
         require_signatures: bool = False,
+        store: VtnPersistence | None = None,
     ) -> None:
         self.vtn_id = vtn_id
         self.clock = clock
@@ -145,6 +160,7 @@ class Vtn:
         self.signer = signer
         self.verifier = verifier
         self.require_signatures = require_signatures
+        self.store = store
         self.profiles = {p.ven_name: p for p in profiles}
         self.vens: dict[str, VenRecord] = {}
         self.events: dict[str, Event] = {}
@@ -161,6 +177,8 @@ class Vtn:
             raise ValueError(f"event {event.event_id} exists; modify it instead")
         self.events[event.event_id] = event
         self._mark_dirty(event)
+        if self.store is not None:
+            self.store.save_event(event)
         return event
 
     def modify_event(self, event: Event) -> Event:
@@ -172,6 +190,8 @@ class Vtn:
             event = replace(event, modification_number=old.modification_number + 1)
         self.events[event.event_id] = event
         self._mark_dirty(old, event)
+        if self.store is not None:
+            self.store.save_event(event)
         return event
 
     def cancel_event(self, event_id: str, reason: str = "cancelled") -> Event:
@@ -181,6 +201,8 @@ class Vtn:
         )
         self.events[event_id] = cancelled
         self._mark_dirty(old, cancelled)
+        if self.store is not None:
+            self.store.save_event(cancelled)
         return cancelled
 
     def request_reregistration(self, ven_id: str) -> None:
@@ -195,7 +217,23 @@ class Vtn:
         return history[-1] if history else None
 
     def _record_opt(self, event_id: str, ven_id: str, state: OptState) -> None:
-        self.opt_history.setdefault((event_id, ven_id), []).append(state)
+        history = self.opt_history.setdefault((event_id, ven_id), [])
+        history.append(state)
+        if self.store is not None:
+            self.store.save_opts(event_id, ven_id, history)
+
+    def restore(
+        self,
+        vens: dict[str, VenRecord],
+        events: dict[str, Event],
+        opt_history: dict[tuple[str, str], list[OptState]],
+        opts: dict[str, Opt],
+    ) -> None:
+        """Load a stored working set; every VEN gets its events again at its next poll."""
+        for ven in vens.values():
+            ven.profile = self.profiles.get(ven.ven_name, ven.profile)
+            ven.events_dirty = True
+        self.vens, self.events, self.opt_history, self.opts = vens, events, opt_history, opts
 
     def events_for(self, ven: VenRecord) -> list[Event]:
         """Events this VEN should hold now: targeted, not completed, not cancelled long ago."""
@@ -342,6 +380,8 @@ class Vtn:
                 registered_at=self.clock.now(),
             )
             self.vens[ven_id] = record
+        if self.store is not None:
+            self.store.save_ven(record)
         if self.listener is not None:
             await self.listener.ven_registered(record)
         return codec.created_party_registration(
@@ -362,6 +402,8 @@ class Vtn:
                 ven.ven_id,
             )
         del self.vens[ven.ven_id]
+        if self.store is not None:
+            self.store.drop("ven", ven.ven_id)
         if self.listener is not None:
             await self.listener.ven_cancelled(ven)
         return codec.canceled_party_registration(
@@ -375,6 +417,8 @@ class Vtn:
         code, _, _ = codec.decode_response(msg.element)
         if code == Status.OK:
             del self.vens[ven.ven_id]
+            if self.store is not None:
+                self.store.drop("ven", ven.ven_id)
             if self.listener is not None:
                 await self.listener.ven_cancelled(ven)
         return codec.response(Status.OK, "OK", msg.request_id(), ven.ven_id)
@@ -468,6 +512,8 @@ class Vtn:
                 o.opt_id,
             )
         self.opts[o.opt_id] = o
+        if self.store is not None:
+            self.store.save_schedule(o)
         return codec.created_opt(Status.OK, "OK", request_id, o.opt_id)
 
     async def _cancel_opt(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
@@ -479,9 +525,13 @@ class Vtn:
                 Status.INVALID_ID, f"unknown optID {opt_id}", msg.request_id() or "", opt_id
             )
         del self.opts[opt_id]
+        if self.store is not None:
+            self.store.drop("optsched", opt_id)
         if o.event_id is not None:
             history = self.opt_history.get((o.event_id, ven.ven_id), [])
             history[:] = [h for h in history if h.source != f"createOpt:{opt_id}"]
+            if self.store is not None:
+                self.store.save_opts(o.event_id, ven.ven_id, history)
             event = self.events.get(o.event_id)
             current = history[-1] if history else None
             if current is not None and event is not None and self.listener is not None:
@@ -515,6 +565,8 @@ class Vtn:
                 if rr is not None:
                     ven.report_requests[rr.report_request_id] = rr
                     requests.append(rr)
+        if self.store is not None:
+            self.store.save_ven(ven)
         return codec.registered_report(Status.OK, "OK", msg.request_id() or "", requests, ven.ven_id)
 
     def _request_for(self, r: Report) -> ReportRequest | None:
@@ -574,6 +626,8 @@ class Vtn:
         ven = self.vens[ven_id]
         ven.report_requests[request.report_request_id] = request
         ven.outbox.append(codec.create_report(_new_id(), [request], ven_id))
+        if self.store is not None:
+            self.store.save_ven(ven)
 
 
 _UNAUTHENTICATED = frozenset({"oadrQueryRegistration", "oadrCreatePartyRegistration"})
