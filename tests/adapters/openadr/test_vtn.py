@@ -248,3 +248,17 @@ async def test_provisioned_fingerprint_is_enforced(clock, validator):
     refused = codec.parse_payload(await vtn.handle("EiRegisterParty", codec.serialize(codec.envelope(other))))
     assert codec.decode_response(refused.element)[0] == Status.NOT_REGISTERED_OR_AUTHORIZED
     assert len(vtn.vens) == 1
+
+
+async def test_unacknowledged_event_is_sent_again(vtn, validator, clock):
+    ven_id = await register(vtn, validator)
+    vtn.create_event(make_event("ev-1"))
+    assert (await call(vtn, "OadrPoll", codec.poll(ven_id), validator)).name == "oadrDistributeEvent"
+    # the VEN's oadrCreatedEvent is lost; after three poll periods the VTN distributes again
+    assert (await call(vtn, "OadrPoll", codec.poll(ven_id), validator)).name == "oadrResponse"
+    clock.advance(3 * vtn.poll_freq.total_seconds())
+    assert (await call(vtn, "OadrPoll", codec.poll(ven_id), validator)).name == "oadrDistributeEvent"
+    ack = codec.created_event(200, "OK", "r", [EventResponse("ev-1", 0, OptType.OPT_IN)], ven_id)
+    await call(vtn, "EiEvent", ack, validator)
+    clock.advance(3 * vtn.poll_freq.total_seconds())
+    assert (await call(vtn, "OadrPoll", codec.poll(ven_id), validator)).name == "oadrResponse"

@@ -35,7 +35,13 @@ from derms.adapters.openadr.oadr20b.model import (
 )
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator
 from derms.adapters.openadr.oadr20b.signature import SignatureError, Verifier, is_signed
-from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType, ReportName, Status
+from derms.adapters.openadr.oadr20b.vocabulary import (
+    EventStatus,
+    OptType,
+    ReportName,
+    ResponseRequired,
+    Status,
+)
 from derms.adapters.openadr.oadr20b.xmlutil import MalformedMessage
 from derms.core.clock import Clock
 
@@ -93,6 +99,7 @@ class VenRecord:
     outbox: deque[etree._Element] = field(default_factory=deque)
     events_dirty: bool = True
     last_seen: datetime | None = None
+    distributed_at: datetime | None = None
 
     @property
     def ven_name(self) -> str:
@@ -431,6 +438,7 @@ class Vtn:
     def distribute(self, ven: VenRecord, request_id: str | None = None) -> etree._Element:
         now = self.clock.now()
         ven.events_dirty = False
+        ven.distributed_at = now
         return codec.distribute_event(
             request_id or _new_id(),
             self.vtn_id,
@@ -476,9 +484,25 @@ class Vtn:
             return f"event {r.event_id} is at modificationNumber {event.modification_number}, not {r.modification_number}"
         return None
 
+    def _unacknowledged(self, ven: VenRecord) -> bool:
+        """An event needing a response has had none for its current version for 3 poll periods."""
+        now = self.clock.now()
+        if ven.distributed_at is None or now - ven.distributed_at < 3 * self.poll_freq:
+            return False
+        for event in self.events_for(ven):
+            if (
+                event.response_required is not ResponseRequired.ALWAYS
+                or event.status is EventStatus.CANCELLED
+            ):
+                continue
+            state = self.opt_state(event.event_id, ven.ven_id)
+            if state is None or state.modification_number != event.modification_number:
+                return True
+        return False
+
     async def _poll(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
         assert ven is not None
-        if ven.events_dirty and self.events_for(ven):
+        if (ven.events_dirty or self._unacknowledged(ven)) and self.events_for(ven):
             return self.distribute(ven)
         ven.events_dirty = False
         if ven.outbox:
