@@ -234,3 +234,37 @@ def test_invalid_fleet_reports_every_problem() -> None:
         FleetInput.build(["a", "b"], kind=BAT, soc=np.array([1.5, np.nan]), wh_max=-1.0)
     text = str(err.value)
     assert "wh_max must be >= 0" in text and "soc must be in [0, 1]" in text and "storage needs soc" in text
+
+
+def test_fleet_input_from_fleet_state() -> None:
+    from derms.fleet.state import FleetState
+    from derms.orchestration.inputs import from_fleet_state
+    from derms.sim.generate import generate_fleet
+
+    ders, sites, _ = generate_fleet(40, ["b0", "b1"], seed=2, tenant_ids=["u"], feeder_ids=["f1", "f2"])
+    site_of = {s.id: s for s in sites}
+    state = FleetState(capacity=64)
+    state.register((i, d, site_of[d.site_id]) for i, d in enumerate(ders))
+    for d in ders:
+        state.set_online(d.id, True)
+    storage = np.array([d.kind.is_storage for d in ders] + [False] * (len(state) - len(ders)))
+    state.soc[storage] = 0.5
+    state.available[: len(ders)] = True
+    rows = len(state)
+    fleet = from_fleet_state(
+        state,
+        bus=np.zeros(rows, np.int32),
+        # Kind-specific state the fleet state does not hold (from the simulator or the site model).
+        temp_c=np.full(rows, 23.0),
+        temp_out_c=np.full(rows, 30.0),
+        r_k_per_w=np.full(rows, 0.002),
+        c_j_per_k=np.full(rows, 1e7),
+        tank_wh=np.full(rows, 5000.0),
+        tank_max_wh=np.full(rows, 10000.0),
+        ev_energy_needed_wh=np.full(rows, 10000.0),
+        ev_departure_s=np.full(rows, 4 * 3600.0),
+    )
+    assert fleet.der_ids == tuple(d.id for d in ders)
+    assert set(fleet.feeder.tolist()) == {0, 1}
+    f = flexibility(fleet, Preferences.build(fleet.n))
+    assert f.up.sum() > 0

@@ -213,3 +213,41 @@ class Preferences:
     @property
     def steps(self) -> int:
         return int(self.opt_out.shape[1])
+
+
+_STATE_COLUMNS = (
+    "kind",
+    "feeder",
+    "p_w",
+    "q_var",
+    "soc",
+    "online",
+    "available",
+    "w_max",
+    "w_max_consume",
+    "wh_max",
+    "var_max_inject",
+    "var_max_absorb",
+    "ramp_w_per_s",
+)
+
+
+def from_fleet_state(state: Any, *, bus: np.ndarray | None = None, **columns: Any) -> FleetInput:
+    """A :class:`FleetInput` from the registered rows of a ``derms.fleet.FleetState``.
+
+    ``bus`` (grid bus position per state row) and ``columns`` (kind-specific state, or
+    overrides of state columns) are indexed like the state's rows. A DER without a power
+    measurement yet has a baseline of 0 W.
+    """
+    rows = np.flatnonzero(state.registered)
+    values = {name: np.asarray(getattr(state, name))[rows] for name in _STATE_COLUMNS}
+    values["p_w"] = np.nan_to_num(values["p_w"])
+    values["q_var"] = np.nan_to_num(values["q_var"])
+    for name in ("w_max", "w_max_consume", "wh_max", "var_max_inject", "var_max_absorb"):
+        values[name] = np.nan_to_num(values[name])
+    values["online"] = values["online"] & np.asarray(state.enabled)[rows]
+    extra = {name: np.asarray(col)[rows] for name, col in columns.items()}
+    if bus is not None:
+        extra["bus"] = np.asarray(bus)[rows]
+    values.update(extra)
+    return FleetInput.build([state.der_ids[i] for i in rows], **values)
