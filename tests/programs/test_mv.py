@@ -67,3 +67,34 @@ def test_shape_errors():
             site_of_device=np.zeros(2, int),
             site_ids=["s"],
         )
+
+
+def test_baseline_to_settlement_end_to_end():
+    """CAISO 10-in-10 baselines per device feed M&V for a 4-hour event (hand-checkable)."""
+    from derms.programs.baselines import CAISO_10_IN_10, like_day_baseline
+
+    days = np.arange(np.datetime64("2026-06-01"), np.datetime64("2026-07-16"))
+    ev = len(days) - 1  # Wednesday 15 July 2026, event hours 14-17
+    flat = {"pool-pump": 1200.0, "ac": 3000.0}
+    baselines, actuals = [], []
+    for load_w in flat.values():
+        history = np.full((len(days), 24), load_w)
+        history[ev, 14:18] = load_w / 4  # both devices shed three quarters of their load
+        r = like_day_baseline(history, days, ev, 14, 18, CAISO_10_IN_10)
+        assert r.ok and r.adjustment == pytest.approx(1.0)
+        baselines.append(r.adjusted)
+        actuals.append(history[ev])
+    events = np.where((np.arange(24) >= 14) & (np.arange(24) < 18), 0, -1)
+    rows = verify(
+        np.array(baselines),
+        np.array(actuals),
+        interval_s=3600,
+        event_of_interval=events,
+        device_ids=list(flat),
+        site_of_device=np.array([0, 0]),
+        site_ids=["home"],
+        committed_w_by_site=np.array([3000.0]),
+    )
+    (site,) = [r for r in rows if r.level == "site"]
+    assert site.delivered_wh == pytest.approx(0.75 * (1200 + 3000) * 4)  # 12.6 kWh
+    assert site.performance == pytest.approx(0.75 * 4200 / 3000)
