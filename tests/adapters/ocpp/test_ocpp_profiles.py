@@ -110,3 +110,16 @@ def test_meter_values_v16_and_v201() -> None:
     ]}]  # fmt: skip
     (sample,) = to_telemetry("ev", v201, T0, OperationalStatus.ON)
     assert sample.p_w == pytest.approx(5000 - 2100) and sample.v_v == pytest.approx(232) and sample.ts == T0
+
+
+def test_charge_point_passwords_are_held_only_as_scrypt_hashes() -> None:
+    from derms.adapters.ocpp.settings import OcppSettings, hash_password, verify_password
+
+    stored = hash_password("s3cret")
+    settings = OcppSettings(passwords={"CP1": "s3cret", "CP2": stored})
+    assert all(v.startswith("scrypt$") for v in settings.passwords.values())
+    assert "s3cret" not in settings.model_dump_json()
+    assert verify_password("s3cret", settings.passwords["CP1"]) and verify_password(
+        "s3cret", settings.passwords["CP2"]
+    )
+    assert not verify_password("S3cret", stored) and not verify_password("s3cret", "plain")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import logging
 import ssl
 from http import HTTPStatus
@@ -23,7 +22,7 @@ from urllib.parse import unquote
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from derms.adapters.ocpp.settings import OcppSettings
+from derms.adapters.ocpp.settings import OcppSettings, verify_password
 from derms.adapters.ocpp.stations import STATION_CLASSES, Station, StationObserver
 from derms.core.clock import Clock
 
@@ -122,11 +121,7 @@ class Csms:
         expected = self.settings.passwords.get(station_id)
         header = request.headers.get("Authorization", "")
         user, password = _basic_credentials(header)
-        if (
-            expected is None
-            or user != station_id
-            or not hmac.compare_digest(password.encode(), expected.encode())
-        ):
+        if expected is None or user != station_id or not verify_password(password, expected):
             log.warning("charge point %s refused: bad or missing basic auth credentials", station_id)
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "charge point credentials required\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
