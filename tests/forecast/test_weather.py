@@ -24,6 +24,8 @@ def test_tmy3_greensboro_is_hour_starting_utc():
     # local solar noon is ~17:20 UTC at 80 °W; daylight GHI lies between ~10 and ~23 UTC, none at night
     assert w.ghi[4:9].max() == 0.0 and w.ghi[14:21].min() > 100.0
     assert np.isfinite(w.temp_air).all() and np.nanmax(w.cloud_cover) <= 100
+    noon = w.window(datetime(2026, 6, 21, 16, tzinfo=UTC), datetime(2026, 6, 21, 19, tzinfo=UTC))
+    assert len(noon.times) == 3 and noon.ghi == pytest.approx(w.ghi[16:19])
 
 
 def test_tmy2_miami_units_and_year_wrap():
