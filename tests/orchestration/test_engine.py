@@ -104,3 +104,22 @@ def test_soc_and_under_delivery_replan(orchestrator: Orchestrator) -> None:
     again = orch.under_delivery(measured)
     assert again.trigger.startswith("under-delivery")
     assert delivered(orch, 2) == pytest.approx(400e3, abs=1.0)
+
+
+def test_topology_change_transfers_ders_between_feeders(orchestrator: Orchestrator) -> None:
+    orch = orchestrator
+    orch.add_objective(capacity("evt-3", "F1", 200e3))
+    before = orch.current
+    assert before is not None
+    # A tie switch closes and half of feeder F3 is now fed from F1.
+    new_feeder = orch.fleet.feeder.copy()
+    moved = np.flatnonzero(new_feeder == 3)[::2]
+    new_feeder[moved] = 1
+    assert orch.grid is not None
+    out = orch.topology_changed(orch.grid, np.array([1, 3]), new_feeder)
+    assert out.trigger == "topology change"
+    assert delivered(orch, 1) == pytest.approx(200e3, abs=1.0)
+    served = {s.der_id for s in out.plan.setpoints}
+    assert served & {orch.fleet.der_ids[i] for i in moved}  # the transferred DERs now take part
+    untouched = ~np.isin(orch.fleet.feeder, [1, 3])
+    assert np.array_equal(out.solution.p_w[untouched], before.solution.p_w[untouched])
