@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +21,7 @@ from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Setpoint
 from derms.core.events import decode_telemetry
 from derms.sim.device import SimulatedDevice
-from derms.sim.protocols.ieee2030_5 import Sep2Device, Sep2DeviceConfig
+from derms.sim.protocols.ieee2030_5 import Sep2Device, Sep2DeviceConfig, Sep2Fleet
 from derms.sim.protocols.ieee2030_5.translate import controls_for
 from tests.adapters.ieee2030_5.sep2_harness import Harness
 
@@ -100,3 +102,41 @@ async def test_simulated_battery_follows_event_then_default_over_mtls(harness: H
     assert any(p == pytest.approx(3000.0, rel=0.05) for p in powers)
     assert powers[-1] == pytest.approx(-1000.0, rel=0.05)
     assert any(s.soc is not None for s in samples)
+
+
+async def test_fleet_of_pv_inverters_applies_default_volt_var_curve(harness: Harness, tmp_path: Path) -> None:
+    """With no event active, each inverter obeys its program's DefaultDERControl and its curve."""
+    fleet = Sep2Fleet(harness.certs.pki, tmp_path, harness.certs.ca, harness.adapter.url, harness.clock)
+    manager = harness.adapter.manager
+    program = manager.create_program("default", "volt-var for all", 5)  # every device of the tenant
+    curve = await manager.create_curve(
+        program.id,
+        11,
+        [(92, 30), (98, 0), (102, 0), (108, -30)],
+        y_ref_type=2,
+        x_multiplier=0,
+        y_multiplier=0,
+    )
+    for i in range(2):
+        der = Der(
+            f"pv-{i}",
+            "site",
+            DerKind.PV_INVERTER,
+            Capabilities(w_max=5000, va_max=5000, var_max_inject=2200, var_max_absorb=2200),
+            "",
+            "",
+            "default",
+        )
+        await harness.adapter.register_device(fleet.enroll(der, seed=i))
+    edev = harness.adapter.repo.end_device_by_der("pv-0")
+    link = f"/edev/{edev.id}/derp/{program.id}/dc/{curve.id}"
+    # one curve serves every device of the program; each reads the link under its own EndDevice
+    await manager.set_default(program.id, DERControlBase(opModVoltVar={"href": link}))  # type: ignore[arg-type]
+    try:
+        await fleet.start(cycles=1)
+        await asyncio.wait_for(fleet.wait(), 60)
+    finally:
+        await fleet.stop()
+    for device in fleet.devices.values():
+        assert device.applied.get("opModVoltVar") == "default"
+    assert len(harness.adapter.repo.mups) == 2

@@ -7,12 +7,14 @@ Unit quirks named where they occur: percentages are hundredths of a percent
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import TypeVar
 
 from envoy_schema.server.schema.sep2.der import (
     DER,
     DefaultDERControl,
+    DERControlBase,
     DERControlListResponse,
     DERControlResponse,
     DERListResponse,
@@ -198,6 +200,20 @@ def program_list(
     )
 
 
+_EDEV_PREFIX = re.compile(r"^/edev/\d+/")
+
+
+def localised(base: DERControlBase, edev_id: int) -> DERControlBase:
+    """``base`` with curve links pointing into ``edev_id``'s own path (a program and its curves
+    are shared by its devices, but each device reads them under its own EndDevice)."""
+    updates = {
+        name: Link(href=_EDEV_PREFIX.sub(f"/edev/{edev_id}/", value.href))
+        for name, value in base
+        if isinstance(value, Link) and _EDEV_PREFIX.match(value.href)
+    }
+    return base.model_copy(update=updates) if updates else base
+
+
 def control(edev_id: int, record: ControlRecord, state: EventState) -> DERControlResponse:
     return DERControlResponse(
         href=hrefs.derc(edev_id, record.program_id, record.id),
@@ -217,7 +233,7 @@ def control(edev_id: int, record: ControlRecord, state: EventState) -> DERContro
         interval=DateTimeIntervalType(duration=record.duration, start=record.start),
         randomizeDuration=record.randomize_duration,
         randomizeStart=record.randomize_start,
-        DERControlBase_=record.base,
+        DERControlBase_=localised(record.base, edev_id),
     )
 
 
@@ -234,7 +250,7 @@ def default_control(edev_id: int, record: ProgramRecord) -> DefaultDERControl:
         mRID=default.mrid,
         description=f"default of {record.description}",
         version=default.version,
-        DERControlBase_=default.base,
+        DERControlBase_=localised(default.base, edev_id),
         setESDelay=default.set_es_delay,
         setESRandomDelay=default.set_es_random_delay,
         setGradW=default.set_grad_w,
