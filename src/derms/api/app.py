@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from derms import __version__
 from derms.api import problems
 from derms.api.routes import admin, commands, fleet, registry, telemetry
+from derms.console import router as console_router
 from derms.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -38,4 +39,5 @@ def create_app(runtime: Runtime) -> FastAPI:
                 continue
             raise
         app.include_router(module.router, prefix=f"/api/v1/{name}", tags=[name])
+    app.include_router(console_router)
     return app
