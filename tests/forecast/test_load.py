@@ -89,3 +89,32 @@ def test_metrics_by_hand_and_nan_is_skipped():
     assert metrics.coverage(actual, actual - 1, forecast) == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         metrics.mae(np.array([np.nan]), np.array([1.0]))
+
+
+def test_temperature_feature_is_used_when_load_follows_the_weather(series):
+    """Cooling load driven by Greensboro's TMY3 temperature on top of the real demand shape.
+
+    The cooling term (3 % of load per °C above 22 °C) is constructed here, so a model that
+    sees the forecast temperature must beat one that does not on the same data.
+    """
+    from datetime import UTC, datetime
+
+    from derms.forecast.weather import TmyFileSource, pvlib_data_file
+
+    times, y = series
+    w = TmyFileSource(pvlib_data_file("723170TYA.CSV")).weather(
+        datetime(2000, 6, 4, 23, tzinfo=UTC), datetime(2000, 8, 28, 0, tzinfo=UTC)
+    )
+    temp = np.repeat(w.temp_air, 2)[: len(y)]  # hourly values held over both half-hours
+    load = y * (1 + 0.03 * np.clip(temp - 22.0, 0, None))
+    kw = dict(interval_s=1800, max_horizon=48, timezone="Europe/London", samples=3000, max_iter=40)
+    with_t = fit_load_model(times[:TRAIN], load[:TRAIN], temperature=temp[:TRAIN], **kw)
+    without = fit_load_model(times[:TRAIN], load[:TRAIN], **kw)
+    issue = np.arange(TRAIN - 1, len(y) - 48, 24)
+    h = np.full_like(issue, 48)
+    zeros = np.zeros_like(issue)
+    p_with = predict_at(with_t, times, load, issue, zeros, h, temperature=temp[issue + h])[1]
+    p_without = predict_at(without, times, load, issue, zeros, h)[1]
+    assert metrics.mae(load[issue + h], p_with) < 0.9 * metrics.mae(load[issue + h], p_without)
+    with pytest.raises(ValueError, match="temperature"):
+        predict_at(with_t, times, load, issue, zeros, h)
