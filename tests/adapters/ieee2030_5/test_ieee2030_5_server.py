@@ -325,3 +325,64 @@ async def test_der_settings_override_ratings_and_availability_is_telemetry(harne
     assert [c["capabilities"]["w_max"] for c in caps] == [6000.0, 4500.0]  # DERSettings setMaxW wins
     samples = [s for b in await harness.published("telemetry.ieee2030_5") for s in decode_telemetry(b)]
     assert samples[-1].available is False
+
+
+CURVE_MODES = {
+    "opModFreqWatt": 0, "opModHFRTMayTrip": 1, "opModHFRTMustTrip": 2, "opModHVRTMayTrip": 3,
+    "opModHVRTMomentaryCessation": 4, "opModHVRTMustTrip": 5, "opModLFRTMayTrip": 6, "opModLFRTMustTrip": 7,
+    "opModLVRTMayTrip": 8, "opModLVRTMomentaryCessation": 9, "opModLVRTMustTrip": 10, "opModVoltVar": 11,
+    "opModVoltWatt": 12, "opModWattPF": 13, "opModWattVar": 14,
+}  # fmt: skip
+
+
+async def test_every_2018_opmod_and_csip_aus_limit_is_published_xsd_valid(harness: Harness) -> None:
+    """All DERControlBase modes of 2030.5-2018 plus the four CSIP-AUS limits in one control."""
+    e = await _setup_device(harness, "dev-a", "der-a")
+    manager = harness.adapter.manager
+    program = manager.create_program("default", "all modes", 1, frozenset({e}))
+    links = {}
+    for mode, curve_type in CURVE_MODES.items():
+        pf = curve_type == 13
+        curve = await manager.create_curve(
+            program.id,
+            curve_type,
+            [(50, 95), (100, 90)] if pf else [(90, 40), (110, -40)],
+            y_ref_type=1,
+            excitation=[False, True] if pf else None,
+        )
+        links[mode] = {"href": f"/edev/{e}/derp/{program.id}/dc/{curve.id}"}
+    power = {"value": 1500, "multiplier": 0}
+    base = DERControlBase.model_validate(
+        {
+            "opModConnect": True,
+            "opModEnergize": True,
+            "opModFixedPFAbsorbW": {"displacement": 950, "multiplier": -3, "excitation": True},
+            "opModFixedPFInjectW": {"displacement": 970, "multiplier": -3, "excitation": False},
+            "opModFixedVar": {"refType": 2, "value": -2500},
+            "opModFixedW": -5000,
+            "opModFreqDroop": {"dBOF": 3600, "dBUF": 3600, "kOF": 5, "kUF": 5, "openLoopTms": 500},
+            "opModMaxLimW": 8000,
+            "opModTargetVar": {"value": 300, "multiplier": 0},
+            "opModTargetW": power,
+            "rampTms": 600,
+            "opModImpLimW": power,
+            "opModExpLimW": power,
+            "opModGenLimW": power,
+            "opModLoadLimW": power,
+            **links,
+        }
+    )
+    await manager.create_control(program.id, base, manager.now(), 600)
+    async with harness.client("dev-a") as client:
+        body = (
+            await client.get(f"/edev/{e}/derp/{program.id}/derc")
+        ).content  # XSD-validated by the client hook
+        curves = (await client.get(f"/edev/{e}/derp/{program.id}/dc?l=20")).content
+    published = {
+        etree.QName(el).localname for el in etree.fromstring(body).find("s:DERControl/s:DERControlBase", NS)
+    }  # type: ignore[union-attr]
+    expected = {name for name in DERControlBase.model_fields if name.startswith(("opMod", "ramp"))} - {
+        "opModStorageTargetW"
+    }
+    assert published == expected
+    assert etree.fromstring(curves).get("all") == "15"
