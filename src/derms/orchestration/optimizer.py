@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from derms.orchestration.flexibility import Binding
+from derms.orchestration.flexibility import Binding, Flexibility
 from derms.orchestration.greedy import merit_order
 from derms.orchestration.grid import screen, split_signs
 from derms.orchestration.problem import Problem, Sense
@@ -73,14 +73,25 @@ def _membership_bits(problem: Problem) -> np.ndarray:
     return bits
 
 
-def _group(problem: Problem, by_bus: bool, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+def _state_bin(f: Flexibility, bins: int) -> np.ndarray:
+    """Bin of each energy device's state within its first-step energy range (0 for others)."""
+    lo, hi = f.e_lo[:, 0], f.e_hi[:, 0]
+    span = np.where(np.isfinite(hi - lo) & (hi > lo), hi - lo, 1.0)
+    frac = np.where(np.isfinite(lo), (f.e0 - np.where(np.isfinite(lo), lo, 0.0)) / span, 0.0)
+    return np.where(f.has_energy, np.clip((frac * bins).astype(np.int64), 0, bins - 1) + 1, 0)
+
+
+def _group(problem: Problem, by_bus: bool, exact: bool, state_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Group index per DER. Exact groups share costs; coarse groups (long horizons) only share
-    location, objective memberships and dynamics, and get capacity-weighted mean costs."""
+    location, objective memberships, dynamics and a state-of-charge bin, and get
+    capacity-weighted mean costs."""
     f = problem.flex
     loc = problem.bus if by_bus else problem.feeder
     keys = [loc + 1, _membership_bits(problem)]
     if exact:
         keys += [np.round(problem.cost_up, 9), np.round(problem.cost_down, 9)]
+    elif f.steps > 1 and state_bins > 1:
+        keys.append(_state_bin(f, state_bins))
     if f.steps > 1:
         keys += [
             f.has_energy,
@@ -209,6 +220,7 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
+    state_bins: int = 1,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
@@ -218,7 +230,8 @@ def solve(
     (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` is ``"exact"`` (groups share costs:
     the LP is exact), ``"coarse"`` (groups share location and dynamics, with capacity-weighted
     mean costs: an approximation, split back cheapest first) or ``"auto"`` (exact for a single
-    interval, coarse for a horizon).
+    interval, coarse for a horizon). ``state_bins`` > 1 also splits coarse energy groups by
+    state-of-charge bin: a tighter aggregate (smaller objective gap) for more columns.
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
@@ -230,7 +243,7 @@ def solve(
     grid = problem.grid
     by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
     exact = aggregate == "exact" or (aggregate == "auto" and steps == 1)
-    group, first = _group(problem, by_bus, exact)
+    group, first = _group(problem, by_bus, exact, state_bins)
     g = len(first)
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
