@@ -18,6 +18,13 @@ from typing import ClassVar
 from sqlalchemy import Engine
 
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
+from derms.adapters.openadr.oadr3.app import BASE_PATH as OADR3_BASE
+from derms.adapters.openadr.oadr3.app import build as build_oadr3
+from derms.adapters.openadr.oadr3.auth import Client
+from derms.adapters.openadr.oadr3.models import Report as Report3
+from derms.adapters.openadr.oadr3.models import Stored
+from derms.adapters.openadr.oadr3.telemetry import report_telemetry
+from derms.adapters.openadr.oadr3.vtn import Vtn3
 from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
 from derms.adapters.openadr.oadr20b.server import HttpServer, TlsFiles, make_app
@@ -90,19 +97,39 @@ class OpenAdrVtnAdapter(Adapter):
         if settings.tls_certfile and settings.tls_keyfile and settings.tls_ca_certs:
             tls = TlsFiles(settings.tls_certfile, settings.tls_keyfile, settings.tls_ca_certs)
         self.server = HttpServer(make_app(self.vtn), settings.host, settings.port, tls)
+        self.vtn3: Vtn3 | None = None
+        self.server3: HttpServer | None = None
+        if settings.oadr3_enabled:
+            clients = [
+                Client(c.client_id, c.client_secret, c.role, c.ven_name) for c in settings.oadr3_clients
+            ]  # type: ignore[arg-type]
+            app3, self.vtn3, _ = build_oadr3(clients, context.clock)
+            self.vtn3.on_change = self._oadr3_changed
+            self.server3 = HttpServer(app3, settings.host, settings.oadr3_port, tls)
         self._ders: dict[str, Der] = {}
         self._by_address: dict[str, str] = {}
         self._commands: dict[str, NativeCommand] = {}
         self._states: dict[str, CommandState] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._pending: list[asyncio.Task[None]] = []
 
     @property
     def url(self) -> str:
         """Base URL VENs use (``…/OpenADR2/Simple/2.0b``)."""
         return f"{self.server.url}/OpenADR2/Simple/2.0b"
 
+    @property
+    def url3(self) -> str:
+        """Base URL of the 3.0.1 VTN (``…/openadr3/3.0.1``)."""
+        if self.server3 is None:
+            raise RuntimeError("the 3.0.1 VTN is not enabled")
+        return f"{self.server3.url}{OADR3_BASE}"
+
     async def start(self) -> None:
         await self.server.start()
+        if self.server3 is not None and self.vtn3 is not None:
+            await self.vtn3.start()
+            await self.server3.start()
         self._ticker = asyncio.create_task(self._tick())
 
     async def stop(self) -> None:
@@ -112,6 +139,9 @@ class OpenAdrVtnAdapter(Adapter):
                 await self._ticker
             self._ticker = None
         await self.server.stop()
+        if self.server3 is not None and self.vtn3 is not None:
+            await self.server3.stop()
+            await self.vtn3.stop()
 
     async def register_device(self, der: Der) -> None:
         self._ders[der.id] = der
@@ -163,7 +193,9 @@ class OpenAdrVtnAdapter(Adapter):
                     await self._report(event_id, CommandState.COMPLETED, "event completed")
                 elif status is EventStatus.ACTIVE and state is CommandState.ACKNOWLEDGED:
                     await self._report(event_id, CommandState.ACTIVE, "event active")
-            await self.context.clock.sleep(self.settings.status_tick_s)
+            # paced in wall time: states come from the injected clock, but a ManualClock's sleep
+            # would advance it, so the ticker must not be the one moving time
+            await asyncio.sleep(self.settings.status_tick_s)
 
     def _der_for(self, ven_name: str, resource_id: str | None) -> str | None:
         if resource_id:
@@ -171,6 +203,13 @@ class OpenAdrVtnAdapter(Adapter):
             if found:
                 return found
         return self._by_address.get(ven_name)
+
+    def _oadr3_changed(self, kind: str, operation: str, obj: Stored) -> None:
+        if kind == "REPORT" and operation != "DELETE" and isinstance(obj, Report3):
+            samples = report_telemetry(obj, self._der_for, self.context.clock.now())
+            if samples:
+                self._pending.append(asyncio.create_task(self.context.publish_telemetry(samples)))
+                self._pending = [t for t in self._pending if not t.done()]
 
     # ---------------------------------------------------------------- VtnListener
 

@@ -17,6 +17,15 @@ class VenProvision(BaseModel):
     resource_ids: list[str] = Field(default_factory=list)
 
 
+class Oadr3Client(BaseModel):
+    """An OAuth2 client of the 3.0.1 VTN: ``BL`` (business logic) or a ``VEN`` bound to venName."""
+
+    client_id: str
+    client_secret: str
+    role: str = Field(pattern="^(BL|VEN)$")
+    ven_name: str | None = None
+
+
 class OpenAdrSettings(BaseSettings):
     """2.0b VTN settings. Port 8080 (HTTP) by default; tests pass ``port=0``."""
 
@@ -43,3 +52,7 @@ class OpenAdrSettings(BaseSettings):
     """Refuse unsigned payloads (463). Signed payloads are always verified."""
     dispatch_resolution_kw: float = Field(0.001, gt=0)
     status_tick_s: float = Field(1.0, gt=0)
+    oadr3_enabled: bool = False
+    """Also serve the OpenADR 3.0.1 VTN (REST/JSON) on ``oadr3_port``."""
+    oadr3_port: int = 8081
+    oadr3_clients: list[Oadr3Client] = Field(default_factory=list)
