@@ -79,3 +79,61 @@ async def test_subscriber_is_notified_and_failed_deliveries_are_retried(harness:
         if harness.adapter.notifier is not None:
             await harness.adapter.notifier.close()  # close idle TLS connections before the listener stops
         await device_server.stop()
+
+
+async def test_event_start_is_pushed_to_active_list_subscribers(harness: Harness) -> None:
+    """Scheduled → Active happens with time alone; subscribers of ActiveDERControlList hear of it."""
+    received: list[bytes] = []
+    listener = FastAPI()
+
+    @listener.post("/notify")
+    async def notify(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=201)
+
+    cert, key, _ = harness.certs.device("dev-a")
+    device_server = TlsServer(listener, server_context(cert, key, harness.certs.ca))
+    await device_server.start()
+    try:
+        der = Der(
+            "der-a",
+            "s",
+            DerKind.PV_INVERTER,
+            Capabilities(w_max=5000),
+            "ieee2030_5",
+            harness.lfdi("dev-a"),
+            "default",
+        )
+        await harness.adapter.register_device(der)
+        edev = harness.adapter.repo.end_device_by_der("der-a")
+        manager = harness.adapter.manager
+        program = manager.create_program("default", "doe", 1, frozenset({edev.id}))
+        await manager.create_control(
+            program.id,
+            DERControlBase(opModExpLimW=ActivePower(value=2, multiplier=3)),
+            manager.now() + 60,
+            300,
+        )
+        resource = f"/edev/{edev.id}/derp/{program.id}/actderc"
+        body = (
+            f'<Subscription xmlns="urn:ieee:std:2030.5:ns"><subscribedResource>{resource}</subscribedResource>'
+            f"<encoding>0</encoding><level>+S1</level><limit>5</limit>"
+            f"<notificationURI>https://localhost:{device_server.port}/notify</notificationURI></Subscription>"
+        )
+        async with harness.client("dev-a") as client:
+            assert (await client.post(f"/edev/{edev.id}/sub", content=body)).status_code == 201
+        harness.clock.advance(61)
+        for _ in range(50):
+            if received:
+                break
+            await asyncio.sleep(0.1)
+        assert harness.adapter.notifier is not None
+        await harness.adapter.notifier.drain()
+        doc = etree.fromstring(received[0])
+        assert doc.find("s:Resource", NS).get("all") == "1"  # type: ignore[union-attr]
+        assert doc.findtext("s:Resource/s:DERControl/s:EventStatus/s:currentStatus", namespaces=NS) == "1"
+        assert_valid(harness.xsd, received[0])
+    finally:
+        if harness.adapter.notifier is not None:
+            await harness.adapter.notifier.close()
+        await device_server.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +28,7 @@ from derms.core.errors import LimitViolation
 from derms.core.telemetry import Telemetry
 
 PROTOCOL = "ieee2030_5"
+TRANSITION_TICK_S = 1.0
 DISPATCH_PROGRAM = "derms dispatch"
 """Description of the per-device program that carries platform dispatch."""
 
@@ -112,6 +115,7 @@ class Ieee2030_5Adapter(Adapter):
             self.manager, proxy_header=settings.proxy_header, proxy_hosts=settings.proxy_hosts
         )
         self.notifier: Notifier | None = None
+        self._transitions: asyncio.Task[None] | None = None
         self._server: TlsServer | None = None
         self._dispatch_programs: dict[int, int] = {
             next(iter(p.edev_ids)): p.id
@@ -142,8 +146,28 @@ class Ieee2030_5Adapter(Adapter):
         self.manager.on_change(self.notifier.changed)
         self._server = TlsServer(self.app, context, s.host, s.port)
         await self._server.start()
+        self._transitions = asyncio.create_task(self._watch_transitions())
+
+    async def _watch_transitions(self) -> None:
+        """Once a second of wall time, announce events that started or ended on the clock.
+
+        Wall-time ticks (not ``clock.sleep``) so a manual or scaled clock is only read, never
+        driven, by the server.
+        """
+        last = self.manager.now()
+        while True:
+            await asyncio.sleep(TRANSITION_TICK_S)
+            now = self.manager.now()
+            if now > last:
+                await self.manager.announce_transitions(last, now)
+                last = now
 
     async def stop(self) -> None:
+        if self._transitions is not None:
+            self._transitions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._transitions
+            self._transitions = None
         if self.notifier is not None:
             await self.notifier.close()
         if self._server is not None:

@@ -358,6 +358,10 @@ class Manager:
     async def _program_changed(self, program: ProgramRecord) -> None:
         program.version += 1
         self.repo.save(program)
+        await self.notify_program(program)
+
+    async def notify_program(self, program: ProgramRecord, *, events_only: bool = False) -> None:
+        """Announce the program's lists as changed to every device it is assigned to."""
         edevs = (
             [self.repo.end_devices[e] for e in program.edev_ids if e in self.repo.end_devices]
             if program.edev_ids is not None
@@ -365,13 +369,26 @@ class Manager:
         )
         paths = []
         for edev in edevs:
-            paths += [
-                hrefs.derc_list(edev.id, program.id),
-                hrefs.actderc(edev.id, program.id),
-                hrefs.dderc(edev.id, program.id),
-                hrefs.curve_list(edev.id, program.id),
-            ]
+            paths += [hrefs.derc_list(edev.id, program.id), hrefs.actderc(edev.id, program.id)]
+            if not events_only:
+                paths += [hrefs.dderc(edev.id, program.id), hrefs.curve_list(edev.id, program.id)]
         await self._changed(*paths)
+
+    async def announce_transitions(self, since: int, now: int) -> int:
+        """Notify subscribers of programs with an event starting or ending in ``(since, now]``.
+
+        Event status moves from Scheduled to Active (and out of the ActiveDERControlList) with
+        time alone (2030.5-2018 12.1.3), so subscribers are told at those instants. Returns the
+        number of programs announced.
+        """
+        programs = {
+            c.program_id
+            for c in self.repo.controls.values()
+            if c.cancelled_time is None and (since < c.start <= now or since < c.end <= now)
+        }
+        for program_id in sorted(programs):
+            await self.notify_program(self.repo.program(program_id), events_only=True)
+        return len(programs)
 
     # --- event views ---------------------------------------------------------------------
     def control_states(
