@@ -28,6 +28,7 @@ from derms.api.auth import Role, create_user, issue_token
 from derms.bridge.simulated import SimulatedTranslator
 from derms.bus import MemoryBus
 from derms.core.clock import ScaledClock
+from derms.demo_protocols import prepare_protocol_fleet
 from derms.fleet import rollup
 from derms.grid.model import NetworkModel
 from derms.grid.network import load_network
@@ -66,6 +67,8 @@ class DemoOptions:
     database: Path = Path("var/demo.sqlite")
     seed: int = 7
     scenario: str = "summer_day"
+    protocol_devices: int = 2
+    """Simulated devices per protocol run through the real protocol stacks (0: none)."""
 
 
 def _fresh_database(path: Path) -> str:
@@ -86,10 +89,10 @@ def attachment_buses(model: NetworkModel) -> tuple[list[str], list[str]]:
 
 
 def register_demo(
-    engine: Any, options: DemoOptions, clock: ScaledClock, console: Console
+    engine: Any, model: NetworkModel, options: DemoOptions, clock: ScaledClock, console: Console
 ) -> tuple[dict[str, str], list, list]:
     """Tenants, users (tokens returned), and the generated fleet, in one transaction."""
-    buses, feeders = attachment_buses(options.network)
+    buses, feeders = attachment_buses(model)
     ders, sites, customers = generate_fleet(
         options.n_ders, buses, seed=options.seed, tenant_ids=[t[0] for t in TENANTS], feeder_ids=feeders
     )
@@ -152,6 +155,16 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     upgrade(engine)
     model = load_network(options.network)
     tokens, ders, sites = register_demo(engine, model, options, clock, console)
+    # Protocol devices (derms.demo_protocols): part of the fleet over the real protocol stacks.
+    protocol_fleet = await prepare_protocol_fleet(
+        options.protocol_devices,
+        *attachment_buses(model),
+        [t[0] for t in TENANTS],
+        seed=options.seed,
+        clock=clock,
+        speed=options.speed,
+        engine=engine,
+    )
     runtime = Runtime(settings, engine, MemoryBus(clock), clock, network=model)
     runtime.reload_fleet()
     runtime.bridge.register(SimulatedTranslator())
@@ -165,6 +178,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
         )
     )
     await runtime.start()
+    await protocol_fleet.attach(runtime)
     server = api_server(runtime, settings.host, options.port)
     serving = asyncio.create_task(server.serve(), name="api")
     for _ in range(600):  # uvicorn offers no start event; give it up to 30 s
@@ -172,6 +186,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
             break
         await asyncio.sleep(0.05)
     if serving.done():
+        await protocol_fleet.stop(runtime)
         await runtime.stop()
         console.print(f"[red]could not start the API on port {options.port}: {serving.exception()}")
         return 1
@@ -179,6 +194,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     console.print(
         f"[bold green]derms demo[/] — {len(ders)} simulated DERs on {options.network}, {scenario.description}"
     )
+    console.print(f"protocol devices: {json.dumps(protocol_fleet.summary())}")
     console.print(f"API:     http://{settings.host}:{port}/docs   (Authorization: Bearer <token>)")
     for username, token in tokens.items():
         console.print(f"login:   {username:12s} {token}")
@@ -196,17 +212,19 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     finally:
         sim = runtime.adapters.pop("sim")
         await sim.stop()
+        await protocol_fleet.stop(runtime)
         if isinstance(runtime.bus, MemoryBus):
             await runtime.bus.drain()
         assert runtime.tracker is not None
         await runtime.tracker.flush()
         report = consistency(runtime)
         summary = {
-            "ders": len(ders),
+            "ders": len(ders) + len(protocol_fleet.ders),
             "feeders": sorted(set(runtime.fleet.feeder_ids)),
             "simulated_until": clock.now().isoformat(),
             "telemetry_received": runtime.tracker.received,
             "telemetry_written": runtime.tracker.written,
+            "protocols": protocol_fleet.summary(),
             **report,
         }
         server.should_exit = True

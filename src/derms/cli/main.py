@@ -95,6 +95,14 @@ def demo(
         "var/demo.sqlite"
     ),
     seed: Annotated[int, typer.Option(help="Fleet generator seed.")] = 7,
+    protocol_devices: Annotated[
+        int,
+        typer.Option(
+            help="Simulated devices per protocol over the real stacks (2030.5, OpenADR, OCPP, SunSpec, "
+            "CTA-2045; half as many DNP3 plants); 0 for none.",
+            min=0,
+        ),
+    ] = 2,
 ) -> None:
     """Run the demo on the embedded default: a real network, a simulated fleet, an accelerated summer day."""
     from derms.demo import DemoOptions, run_demo
@@ -108,6 +116,7 @@ def demo(
         port=port,
         database=database,
         seed=seed,
+        protocol_devices=protocol_devices,
     )
     raise typer.Exit(asyncio.run(run_demo(options, console)))
 

@@ -257,8 +257,11 @@ def solve(
     u_cols, v_cols = [], []
     price_mask = problem.price_members if problem.price_members is not None else np.ones(n, bool)
     price_g = price_mask[first]
-    cu = _group_cost(problem.cost_up, dev_up, group, g, first)
-    cd = _group_cost(problem.cost_down, dev_down, group, g, first)
+    if exact:  # members share their costs
+        cu, cd = problem.cost_up[first], problem.cost_down[first]
+    else:
+        cu = _group_cost(problem.cost_up, dev_up, group, g, first)
+        cd = _group_cost(problem.cost_down, dev_down, group, g, first)
     for t in range(steps):
         price = 0.0 if problem.prices is None else problem.prices[t]
         u_cols.append(b.cols((cu - price * price_g) * dt_h / 1000.0, np.zeros(g), up[:, t]))
@@ -352,8 +355,11 @@ def solve(
     u = np.stack([x[c] for c in u_cols], axis=1)
     v = np.stack([x[c] for c in v_cols], axis=1)
     # Within a group: cheapest first (costs differ only in coarse groups), then most reliable.
-    order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
-    order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
+    if exact:
+        order_u = order_v = np.lexsort((-problem.reliability, group))
+    else:
+        order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
+        order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
     delta = _disaggregate(order_u, group, u, up, dev_up) - _disaggregate(order_v, group, v, down, dev_down)
     p = f.base + delta
     q = f.q_base.copy()
