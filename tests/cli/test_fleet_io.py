@@ -113,3 +113,14 @@ def test_cli_import_users_and_help(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     out = tmp_path / "out.json"
     assert runner.invoke(app, ["fleet", "export", str(out)]).exit_code == 0
     assert len(json.loads(out.read_text())) == 2
+
+
+@pytest.mark.slow
+def test_cli_backtest_quick_prints_the_accuracy_table() -> None:
+    pytest.importorskip("pmdarima", reason="the load backtest data ships in the optional 'backtest' extra")
+    result = CliRunner().invoke(app, ["backtest", "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("[") :])
+    ours = [r for r in rows if r["beats_persistence"] is not None]
+    assert rows and ours, rows
+    assert all(r["mae_w"] >= 0 and r["n"] > 0 for r in rows)

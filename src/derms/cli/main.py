@@ -121,6 +121,25 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(options, console)))
 
 
+@app.command()
+def backtest(
+    quick: Annotated[bool, typer.Option(help="Smaller load model, for a fast look.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """Score our load and PV forecasts against persistence and seasonal-naive on real data
+    (MAE, nMAE, pinball loss, P10-P90 coverage)."""
+    import dataclasses
+    import json
+
+    from derms.forecast.backtest import format_table, run_backtest
+
+    with console.status("fitting and scoring forecasts"):
+        rows = run_backtest(quick=quick)
+    typer.echo(
+        json.dumps([dataclasses.asdict(r) for r in rows], indent=1) if json_out else format_table(rows)
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
     """Apply every pending migration (core and each protocol's branch)."""
