@@ -20,6 +20,7 @@ import contextlib
 import json
 import random
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -42,12 +43,14 @@ Send = Callable[[str, bytes], Awaitable[bytes]]
 
 async def register(send: Send, name: str) -> str:
     reg = Registration(name, "2.0b", "simpleHttp", False, False, True)
-    reply = codec.parse_payload(
-        await send(
-            "EiRegisterParty", codec.serialize(codec.envelope(codec.create_party_registration("r", reg)))
-        )
-    )
-    return reply.element.findtext("ei:venID", namespaces=codec.NS) or ""
+    data = codec.serialize(codec.envelope(codec.create_party_registration("r", reg)))
+    for attempt in range(5):
+        try:
+            reply = codec.parse_payload(await send("EiRegisterParty", data))
+            return reply.element.findtext("ei:venID", namespaces=codec.NS) or ""
+        except httpx.HTTPError:
+            await asyncio.sleep(0.5 * (attempt + 1))  # a real VEN retries registration
+    raise RuntimeError(f"{name} could not register")
 
 
 async def ven_loop(
@@ -193,15 +196,15 @@ async def main() -> None:
     for n, poll_s in plan:
         wire = summarise(await one_run(n, "wire", poll_s, repeat))
         http = summarise(await one_run(n, "http", poll_s, repeat))
-        results.append(
-            {
-                "vens": n,
-                "poll_s": poll_s,
-                "http": http,
-                "wire": wire,
-                "ratio_http_to_wire_all_acked": http["all_acked_s"] / wire["all_acked_s"],
-            }
-        )
+        row = {
+            "vens": n,
+            "poll_s": poll_s,
+            "http": http,
+            "wire": wire,
+            "ratio_http_to_wire_all_acked": http["all_acked_s"] / wire["all_acked_s"],
+        }
+        results.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)  # progress for long runs
     print(
         json.dumps({"benchmark": "openadr20b_event_to_ack", "repeats": repeat, "results": results}, indent=2)
     )
