@@ -81,12 +81,12 @@ def _state_bin(f: Flexibility, bins: int) -> np.ndarray:
     return np.where(f.has_energy, np.clip((frac * bins).astype(np.int64), 0, bins - 1) + 1, 0)
 
 
-def _group(problem: Problem, by_bus: bool, exact: bool, state_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Group index per DER. Exact groups share costs; coarse groups (long horizons) only share
-    location, objective memberships, dynamics and a state-of-charge bin, and get
+def _group(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group index per DER. ``loc`` is the location that matters (bus or feeder, ``-1`` where
+    no kept grid row sees the DER). Exact groups share costs; coarse groups (long horizons)
+    only share location, objective memberships, dynamics and a state-of-charge bin, and get
     capacity-weighted mean costs."""
     f = problem.flex
-    loc = problem.bus if by_bus else problem.feeder
     keys = [loc + 1, _membership_bits(problem)]
     if exact:
         keys += [np.round(problem.cost_up, 9), np.round(problem.cost_down, 9)]
@@ -243,13 +243,40 @@ def solve(
     grid = problem.grid
     by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
     exact = aggregate == "exact" or (aggregate == "auto" and steps == 1)
-    group, first = _group(problem, by_bus, exact, state_bins)
-    g = len(first)
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
+    use_q = grid is not None and grid.sq is not None and by_bus and steps == 1
+    # Screen grid rows first: DERs on buses that no kept row sees only meet the objective rows,
+    # so they group across locations (exactly: their columns would be identical).
+    keeps: list[np.ndarray] = []
+    loc = np.full(n, -1, np.int64)
+    if grid is not None and grid.rows:
+        on_grid = problem.bus >= 0
+        bus_up = _sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
+        bus_down = _sum(problem.bus[on_grid], dev_down[on_grid], grid.n_bus)
+        qb_up = np.bincount(problem.bus[on_grid], (f.q_hi - f.q_base)[on_grid], grid.n_bus) if use_q else None
+        qb_dn = np.bincount(problem.bus[on_grid], (f.q_base - f.q_lo)[on_grid], grid.n_bus) if use_q else None
+        p_parts = split_signs(grid.sp)
+        q_parts = split_signs(grid.sq) if use_q and grid.sq is not None else None
+        keeps = [
+            screen(p_parts, bus_up[:, t], bus_down[:, t], grid.room_lo, grid.room_hi, q_parts, qb_up, qb_dn)
+            for t in range(steps)
+        ]
+        union = np.unique(np.concatenate(keeps))
+        seen = np.zeros(grid.n_bus, bool)
+        seen[grid.sp[union].indices] = True
+        if use_q and grid.sq is not None:
+            seen[grid.sq[union].indices] = True
+        on_seen = on_grid & seen[np.where(on_grid, problem.bus, 0)]
+        if by_bus:
+            loc = np.where(on_seen, problem.bus, -1).astype(np.int64)
+        else:
+            feeders_seen = np.unique(problem.feeder[on_seen])
+            loc = np.where(np.isin(problem.feeder, feeders_seen), problem.feeder, -1).astype(np.int64)
+    group, first = _group(problem, loc, exact, state_bins)
+    g = len(first)
     up = _sum(group, dev_up, g)
     down = _sum(group, dev_down, g)
-    use_q = grid is not None and grid.sq is not None and by_bus and steps == 1
     q_up = _sum(group, f.q_hi - f.q_base, g) if use_q else None
     q_down = _sum(group, f.q_base - f.q_lo, g) if use_q else None
 
@@ -291,27 +318,11 @@ def solve(
             target_rows.append((k, int(t), int(row[0])))
 
     if grid is not None and grid.rows:
-        on_grid = problem.bus >= 0
-        bus_up = _sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
-        bus_down = _sum(problem.bus[on_grid], dev_down[on_grid], grid.n_bus)
-        qb_up = np.bincount(problem.bus[on_grid], (f.q_hi - f.q_base)[on_grid], grid.n_bus) if use_q else None
-        qb_dn = np.bincount(problem.bus[on_grid], (f.q_base - f.q_lo)[on_grid], grid.n_bus) if use_q else None
-        gbus = problem.bus[first]
-        p_parts = split_signs(grid.sp)
-        q_parts = split_signs(grid.sq) if use_q and grid.sq is not None else None
+        gbus = loc[first]
         if not by_bus:
             smax_all, smin_all = _extreme_sensitivity(grid.sp, problem.bus, group, g)
         for t in range(steps):
-            keep = screen(
-                p_parts,
-                bus_up[:, t],
-                bus_down[:, t],
-                grid.room_lo,
-                grid.room_hi,
-                q_parts,
-                qb_up,
-                qb_dn,
-            )
+            keep = keeps[t]
             if not len(keep):
                 continue
             s_p = grid.sp[keep]
