@@ -151,7 +151,7 @@ class ConsoleMonitor:
         drop_threshold: int = 20,
         drop_window: timedelta = timedelta(minutes=5),
         sample_s: float = 1.0,
-        history_every: timedelta = timedelta(minutes=5),
+        history_every: timedelta = timedelta(minutes=1),
         max_commands: int = 20_000,
     ) -> None:
         self.rt = runtime

@@ -37,8 +37,13 @@ def line_plot(
     xs = np.asarray(x, float)
     ys = {k: np.asarray(v, float) / y_scale for k, v in series.items()}
     lims = {k: v / y_scale for k, v in limits.items()}
-    finite = [v[np.isfinite(v)] for v in ys.values()] + [np.array(list(lims.values()))]
-    allv = np.concatenate(finite) if finite else np.zeros(1)
+    data = np.concatenate([v[np.isfinite(v)] for v in ys.values()]) if ys else np.zeros(0)
+    off_scale = {}
+    if data.size:
+        span = max(float(np.abs(data).max()), 1e-9)
+        off_scale = {k: v for k, v in lims.items() if abs(v) > 3 * span}
+        lims = {k: v for k, v in lims.items() if k not in off_scale}
+    allv = np.concatenate([data, np.array(list(lims.values()), float)])
     if len(xs) == 0 or allv.size == 0:
         return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="plot" id="{element_id}"><text x="{W / 2}" y="{H / 2}" text-anchor="middle">{escape(title)}: no data yet</text></svg>'
     y0, y1 = float(allv.min()), float(allv.max())
@@ -89,5 +94,13 @@ def line_plot(
         parts.append(
             f'<text x="{L + 8 + 150 * k}" y="{T + 12}" fill="{colour}" class="legend">{escape(name)}</text>'
         )
+    for k, (name, v) in enumerate(off_scale.items()):
+        parts.append(
+            f'<text x="{W - R - 2}" y="{T + 12 + 12 * k}" text-anchor="end" class="limit-label">'
+            f"{escape(name)}: {v:,.0f} (off scale)</text>"
+        )
+    for a, b in zip(xs[-1:], [v[-1:] for v in ys.values()], strict=False):
+        if len(b) and np.isfinite(b[0]):
+            parts.append(f'<circle cx="{px(a):.1f}" cy="{py(b[0]):.1f}" r="2.5" class="last"/>')
     parts.append("</svg>")
     return "".join(parts)
