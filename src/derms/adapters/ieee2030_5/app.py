@@ -146,7 +146,12 @@ def create_app(
 
     @app.get(hrefs.TIME)
     async def time(_: Scope) -> Response:
-        return _xml(mappers.time_resource(manager.now()))
+        now = manager.now()
+        if time_cache[0] != now:  # the resource changes once a second; render it once a second
+            time_cache[:] = [now, render(mappers.time_resource(now))]
+        return Response(time_cache[1], media_type=SEP_XML)
+
+    time_cache: list = [None, b""]
 
     # --- EndDevice, Registration, FSA ---------------------------------------------------
     def edev_resource(scope: DeviceScope, edev_id: int) -> object:

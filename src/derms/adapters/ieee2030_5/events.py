@@ -45,8 +45,10 @@ class EventState:
 
 
 def modes(base: DERControlBase) -> frozenset[str]:
-    """The opMod* fields a control sets."""
-    return frozenset(name for name, value in base if name.startswith("opMod") and value is not None)
+    """The opMod* fields a control sets (only fields given at construction can be set)."""
+    return frozenset(
+        name for name in base.model_fields_set if name.startswith("opMod") and getattr(base, name) is not None
+    )
 
 
 def overlaps(a: ControlRecord, b: ControlRecord) -> bool:
