@@ -150,3 +150,34 @@ def test_acknowledge_an_alarm(sandbox: HostedSandbox, operator: httpx.Client) ->
     assert any(e.target == f"alarm/{alarm_id}" for e in audit_actions(sandbox, "console.ack"))
     pdf = operator.get("/console/reports/events.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_objectives_from_the_bus_show_per_feeder(sandbox: HostedSandbox, operator: httpx.Client) -> None:
+    rt = sandbox.box.runtime
+    start = sandbox.run(lambda: rt.clock.now())
+    objective = {
+        "id": "obj-peak-f0",
+        "kind": "peak_reduction",
+        "start": start.isoformat(),
+        "duration_s": 7200.0,
+        "area": {"level": "feeder", "ids": ["F0"]},
+        "priority": 10,
+        "target_w": 500_000.0,
+        "source": "openadr:evt-1",
+        "tenant_id": None,
+    }
+    sandbox.call(rt.bus.publish("objective.created", objective))
+    deadline = time.monotonic() + 10
+    while True:
+        state = operator.get("/console/api/state").json()
+        feeders = {f["feeder_id"]: f for f in state["feeders"]}
+        if any("obj-peak-f0" in e for e in feeders["F0"]["events"]):
+            break
+        assert time.monotonic() < deadline, "the objective never showed"
+        time.sleep(0.2)
+    assert not any("obj-peak-f0" in e for e in feeders["F1"]["events"])
+    assert [o["id"] for o in state["objectives"]] == ["obj-peak-f0"]
+    assert 'data-objective="obj-peak-f0"' in operator.get("/console/").text
+    sandbox.call(rt.bus.publish("objective.cancelled", {"id": "obj-peak-f0"}))
+    time.sleep(0.5)
+    assert operator.get("/console/api/state").json()["objectives"] == []

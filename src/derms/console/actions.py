@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 
 from derms.api.audit import audit
-from derms.api.auth import Principal
+from derms.api.auth import Forbidden, Principal
 from derms.console.monitor import ConsoleMonitor, DispatchEvent
 from derms.core.controls import (
     ActivePowerTarget,
@@ -232,7 +232,13 @@ async def retrace_fleet(rt: Runtime, principal: Principal, what: str) -> dict[st
     return {"sites_moved": changed, "feeders": model.feeder_ids}
 
 
+def _utility_only(principal: Principal) -> None:
+    if not principal.is_utility:
+        raise Forbidden("only the utility's operators switch the network")
+
+
 async def set_switch(rt: Runtime, principal: Principal, switch_id: str, closed: bool) -> dict[str, Any]:
+    _utility_only(principal)
     if rt.network is None:
         raise NotFound("network", "runtime")
     rt.network.set_switch(switch_id, closed)
@@ -248,6 +254,7 @@ async def planned_outage(
     rt: Runtime, principal: Principal, branch_id: str, out: bool, note: str
 ) -> dict[str, Any]:
     """Mark a branch out of service for a planned outage (``out``) or back in service."""
+    _utility_only(principal)
     if rt.network is None:
         raise NotFound("network", "runtime")
     rt.network.set_in_service(branch_id, not out)

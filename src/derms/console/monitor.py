@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from derms.bus import Message, Subscription
 from derms.core.errors import NotFound
-from derms.core.events import COMMAND_STATE, DER_STATUS
+from derms.core.events import COMMAND_STATE, DER_STATUS, OBJECTIVE
 from derms.fleet import FeederRollup, rollup
 from derms.runtime import Runtime
 
@@ -166,6 +166,8 @@ class ConsoleMonitor:
         self.alarms: list[Alarm] = []
         self.incidents: list[DropIncident] = []
         self.dispatches: list[DispatchEvent] = []
+        self.objectives: dict[str, dict[str, Any]] = {}
+        """Objectives announced on the bus (``objective.created``), until cancelled or over."""
         self.history: deque[dict[str, Any]] = deque(maxlen=2000)
         self.last_rollup: FeederRollup = rollup(runtime.fleet)
         self.last_sample_wall = 0.0
@@ -189,6 +191,7 @@ class ConsoleMonitor:
         self._subs = [
             await bus.subscribe(COMMAND_STATE, self._on_command, durable="console-commands"),
             await bus.subscribe(f"{DER_STATUS}.>", self._on_status, durable="console-status"),
+            await bus.subscribe(f"{OBJECTIVE}.>", self._on_objective, durable="console-objectives"),
         ]
         self._task = asyncio.create_task(self._sampler(), name="console-sampler")
 
@@ -326,6 +329,29 @@ class ConsoleMonitor:
                 "command", "medium", f"command to {rec.der_id} failed: {rec.detail}", f"der/{rec.der_id}"
             )
         self.version += 1
+
+    async def _on_objective(self, message: Message) -> None:
+        data = message.data
+        if message.subject.endswith(".created") and "id" in data:
+            self.objectives[str(data["id"])] = data
+        elif message.subject.endswith(".cancelled"):
+            self.objectives.pop(str(data.get("id")), None)
+        self.version += 1
+
+    def objectives_for(self, feeder_id: str | None) -> list[dict[str, Any]]:
+        """Objectives not yet over that apply to the whole system or name ``feeder_id``
+        (``feeder_id=None``: all of them)."""
+        now = self.rt.clock.now()
+        out = []
+        for obj in self.objectives.values():
+            start = datetime.fromisoformat(obj["start"])
+            if start + timedelta(seconds=float(obj.get("duration_s", 0))) <= now:
+                continue
+            area = obj.get("area") or {}
+            level, ids = area.get("level", "system"), area.get("ids") or []
+            if feeder_id is None or level == "system" or (level == "feeder" and feeder_id in ids):
+                out.append({**obj, "active": start <= now})
+        return out
 
     async def _on_status(self, message: Message) -> None:
         data = message.data

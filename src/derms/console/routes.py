@@ -158,7 +158,13 @@ def state_payload(monitor: ConsoleMonitor, principal: Principal) -> dict[str, An
     for rec in records:
         rec["active_commands"] = by_feeder.get(rec["feeder_id"], 0)
         rec["events"] = [
-            d.id for d in monitor.dispatches if d.feeder_id == rec["feeder_id"] and rt.clock.now() <= d.end_at
+            f"dispatch {d.id} ({d.direction} {d.target_w / 1e3:.0f} kW)"
+            for d in monitor.dispatches
+            if d.feeder_id == rec["feeder_id"] and rt.clock.now() <= d.end_at
+        ] + [
+            f"{o['kind']} {o['id']}" + ("" if o["active"] else " (upcoming)")
+            for o in monitor.objectives_for(rec["feeder_id"])
+            if rec["feeder_id"] is not None
         ]
     incident = monitor.incidents[-1] if monitor.incidents else None
     return {
@@ -167,6 +173,11 @@ def state_payload(monitor: ConsoleMonitor, principal: Principal) -> dict[str, An
         "fleet": fleet,
         "feeders": records,
         "alarms": [a.as_dict() for a in monitor.open_alarms()[-50:]],
+        "objectives": [
+            o
+            for o in monitor.objectives_for(None)
+            if principal.is_utility or o.get("tenant_id") == principal.tenant_id
+        ],
         "incident": None
         if incident is None
         else {"id": incident.id, "devices": len(incident.rows), "active": incident.active},
