@@ -107,7 +107,7 @@ def create_app(
     async def _forbidden(_: Request, exc: Forbidden) -> Response:
         return Response(str(exc), status_code=403, media_type="text/plain")
 
-    async def certificate(request: Request) -> CertificateScope:
+    def certificate(request: Request) -> CertificateScope:
         internal = request.scope.get("extensions", {}).get(INTERNAL_SCOPE)
         if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
             return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
@@ -127,8 +127,8 @@ def create_app(
         lfdi = lfdi_from_cert_der(der)
         return CertificateScope(lfdi, sfdi_from_lfdi(lfdi), source)
 
-    async def device_scope(cert: Annotated[CertificateScope, Depends(certificate)]) -> DeviceScope:
-        return repo.scope_for(cert)
+    async def device_scope(request: Request) -> DeviceScope:
+        return repo.scope_for(certificate(request))
 
     Scope = Annotated[DeviceScope, Depends(device_scope)]
     Start = Annotated[int, Query(alias="s", ge=0)]
