@@ -99,6 +99,7 @@ def _group(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> t
             np.round(f.k_up, 6),
             np.round(f.k_down, 6),
             np.isinf(f.e_lo).sum(axis=1),
+            np.argmax(f.e_lo > 0, axis=1),  # the step an EV's need falls due (its departure)
             np.isfinite(f.throughput_wh),
         ]
     return _factorize(*keys)
@@ -220,7 +221,7 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
-    state_bins: int = 1,
+    state_bins: int = 4,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
@@ -231,7 +232,8 @@ def solve(
     the LP is exact), ``"coarse"`` (groups share location and dynamics, with capacity-weighted
     mean costs: an approximation, split back cheapest first) or ``"auto"`` (exact for a single
     interval, coarse for a horizon). ``state_bins`` > 1 also splits coarse energy groups by
-    state-of-charge bin: a tighter aggregate (smaller objective gap) for more columns.
+    state-of-charge bin: a tighter aggregate (smaller objective gap) for more columns; 1 is the
+    fastest and loosest.
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
@@ -249,7 +251,7 @@ def solve(
     # Screen grid rows first: DERs on buses that no kept row sees only meet the objective rows,
     # so they group across locations (exactly: their columns would be identical).
     keeps: list[np.ndarray] = []
-    loc = np.full(n, -1, np.int64)
+    loc = np.full(n, -1, np.int64) if exact else (problem.bus if by_bus else problem.feeder).astype(np.int64)
     if grid is not None and grid.rows:
         on_grid = problem.bus >= 0
         bus_up = _sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
@@ -268,7 +270,9 @@ def solve(
         if use_q and grid.sq is not None:
             seen[grid.sq[union].indices] = True
         on_seen = on_grid & seen[np.where(on_grid, problem.bus, 0)]
-        if by_bus:
+        if not exact:  # coarse groups never merge locations: that would loosen the aggregate
+            loc = (problem.bus if by_bus else problem.feeder).astype(np.int64)
+        elif by_bus:
             loc = np.where(on_seen, problem.bus, -1).astype(np.int64)
         else:
             feeders_seen = np.unique(problem.feeder[on_seen])
