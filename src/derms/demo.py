@@ -194,7 +194,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     console.print(
         f"[bold green]derms demo[/] — {len(ders)} simulated DERs on {options.network}, {scenario.description}"
     )
-    console.print(f"protocol devices: {json.dumps(protocol_fleet.summary())}")
+    console.print(f"protocol devices: {protocol_fleet.describe()}")
     console.print(f"API:     http://{settings.host}:{port}/docs   (Authorization: Bearer <token>)")
     for username, token in tokens.items():
         console.print(f"login:   {username:12s} {token}")

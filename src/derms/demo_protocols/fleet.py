@@ -45,9 +45,9 @@ GROUPS: dict[str, str] = {
 """Protocol → its device group, imported lazily so a stack that does not import fails alone."""
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-QUIET_LOGGERS = ("httpx", "ocpp", "websockets")
-"""Client and protocol libraries that log every request or message at INFO; the demo keeps
-them to warnings so its own output stays readable."""
+QUIET_LOGGERS = ("httpx", "ocpp", "websockets", "derms.sim.protocols", "derms.adapters.ocpp.stations")
+"""Loggers that trace every request or message at INFO (HTTP clients, the OCPP RPC layer of
+both ends); the demo keeps them to warnings so its own output stays readable."""
 
 
 def device_counts(n: int) -> dict[str, int]:
@@ -75,6 +75,11 @@ class ProtocolRun:
         self.state = "failed"
         self.error = f"{stage}: {type(exc).__name__}: {exc}"
         log.error("demo protocol devices failed", protocol=self.protocol, stage=stage, error=repr(exc))
+
+    def describe(self) -> str:
+        """One line for the console: devices and state per protocol."""
+        runs = self.runs.values()
+        return ", ".join(f"{run.protocol} {len(run.ders)} {run.state}" for run in runs) or "none"
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -204,6 +209,11 @@ class ProtocolFleet:
             await self._stop_adapter(runtime, run.protocol)
         for run in runs:
             await self._stop_group(run)
+
+    def describe(self) -> str:
+        """One line for the console: devices and state per protocol."""
+        runs = self.runs.values()
+        return ", ".join(f"{run.protocol} {len(run.ders)} {run.state}" for run in runs) or "none"
 
     def summary(self) -> dict[str, Any]:
         return {protocol: run.summary() for protocol, run in self.runs.items()}
