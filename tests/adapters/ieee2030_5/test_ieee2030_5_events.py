@@ -143,6 +143,14 @@ async def test_server_publishes_transitions_and_responses_drive_command_states(h
         assert (await client.post(c2.get("replyTo"), content=bad)).status_code == 400
         async with harness.client("dev-b") as other:
             assert (await other.post(c2.get("replyTo"), content=body)).status_code == 400
+        dcap = etree.fromstring((await client.get("/dcap")).content)
+        sets = etree.fromstring(
+            (await client.get(dcap.find("s:ResponseSetListLink", NS).get("href"))).content
+        )  # type: ignore[union-attr]
+        response_set = etree.fromstring(
+            (await client.get(sets.find("s:ResponseSet", NS).get("href"))).content
+        )  # type: ignore[union-attr]
+        assert response_set.find("s:ResponseListLink", NS).get("href") == c2.get("replyTo")  # type: ignore[union-attr]
         responses = etree.fromstring((await client.get("/rsps/1/rsp?l=10")).content)
         assert responses.get("all") == "2"
     states = [(m["command_id"], m["state"]) for m in await harness.published("command.state")]

@@ -357,6 +357,15 @@ def create_app(
         return Response(status_code=201, headers={"Location": hrefs.mup(mup_id)})
 
     # --- Response, LogEvent, Subscription ------------------------------------------------
+    @app.get(hrefs.RSPS_LIST)
+    async def response_sets(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
+        items = [mappers.response_set(policy.pen, len(repo.responses_for(scope)))]
+        return _xml(mappers.response_set_list(mappers.page(items, s, limit), policy.poll_rate))
+
+    @app.get(hrefs.RESPONSE_SET)
+    async def response_set(scope: Scope) -> Response:
+        return _xml(mappers.response_set(policy.pen, len(repo.responses_for(scope))))
+
     @app.get(hrefs.RESPONSES)
     async def response_list(scope: Scope, s: Start = 0, limit: Limit = DEFAULT_LIMIT) -> Response:
         records = repo.responses_for(scope)

@@ -41,7 +41,12 @@ from envoy_schema.server.schema.sep2.metering_mirror import (
     MirrorUsagePointListResponse,
 )
 from envoy_schema.server.schema.sep2.pub_sub import Subscription, SubscriptionListResponse
-from envoy_schema.server.schema.sep2.response import Response, ResponseListResponse
+from envoy_schema.server.schema.sep2.response import (
+    Response,
+    ResponseListResponse,
+    ResponseSet,
+    ResponseSetList,
+)
 from envoy_schema.server.schema.sep2.time import TimeResponse
 from envoy_schema.server.schema.sep2.types import DateTimeIntervalType, TimeQualityType
 
@@ -334,6 +339,22 @@ def mup(record: MirrorUsagePointRecord, post_rate: int) -> MirrorUsagePoint:
 def mup_list(items: list[MirrorUsagePoint], total: int, poll_rate: int) -> MirrorUsagePointListResponse:
     return MirrorUsagePointListResponse(
         href=hrefs.MUP_LIST, all_=total, results=len(items), pollRate=poll_rate, mirrorUsagePoints=items
+    )
+
+
+def response_set(pen: int, n_responses: int) -> ResponseSet:
+    """The server's one ResponseSet (2030.5-2018 9.6): where DERControl Responses are posted."""
+    return ResponseSet(
+        href=hrefs.RESPONSE_SET,
+        mRID=make_mrid("rsps", 1, pen),
+        description="DER control responses",
+        ResponseListLink=ListLink(href=hrefs.RESPONSES, all_=n_responses),
+    )
+
+
+def response_set_list(items: list[ResponseSet], poll_rate: int) -> ResponseSetList:
+    return ResponseSetList(
+        href=hrefs.RSPS_LIST, all_=1, results=len(items), pollRate=poll_rate, ResponseSet_=items
     )
 
 

@@ -38,7 +38,3 @@ class DeviceScope:
         if edev_id not in self.edev_ids:
             raise NotFound("EndDevice", edev_id)
         return edev_id
-
-    @property
-    def registered(self) -> bool:
-        return self.own_edev_id is not None
