@@ -12,8 +12,19 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from derms.core.der import DerKind
+from derms.fleet import KIND_CODES
+from derms.orchestration.flexibility import flexibility
+from derms.orchestration.inputs import FleetInput, Preferences, kind_code
+from derms.orchestration.optimizer import solve
+from derms.orchestration.plan import to_plan
+from derms.orchestration.problem import Problem, Target
+from derms.orchestration.replay import record
+from derms.orchestration.tracker import DispatchTracker
 from derms.store import audit as audit_store
+from derms.store import registry as reg
 from derms.store.schema import sites
+from derms.store.scope import TenantScope
 from tests.console.conftest import HostedSandbox
 
 
@@ -181,3 +192,67 @@ def test_objectives_from_the_bus_show_per_feeder(sandbox: HostedSandbox, operato
     sandbox.call(rt.bus.publish("objective.cancelled", {"id": "obj-peak-f0"}))
     time.sleep(0.5)
     assert operator.get("/console/api/state").json()["objectives"] == []
+
+
+def test_orchestrator_commands_are_named_and_can_be_cancelled(
+    sandbox: HostedSandbox, operator: httpx.Client
+) -> None:
+    """A plan solved and dispatched by derms.orchestration's tracker shows as the orchestrator's."""
+    rt = sandbox.box.runtime
+
+    async def dispatch_plan() -> list[str]:
+        fleet = rt.fleet
+        rows = np.flatnonzero(fleet.dispatchable() & (fleet.kind == KIND_CODES[DerKind.HOME_BATTERY]))[:6]
+        with rt.engine.connect() as conn:
+            ders = [reg.get_der(conn, fleet.der_ids[r], scope=TenantScope.utility()) for r in rows]
+        inputs = FleetInput.build(
+            [d.id for d in ders],
+            kind=kind_code(DerKind.HOME_BATTERY),
+            feeder=0,
+            bus=0,
+            soc=0.6,
+            w_max=[d.capabilities.w_max for d in ders],
+            w_max_consume=[d.capabilities.w_max_consume for d in ders],
+            wh_max=[d.capabilities.wh_max for d in ders],
+        )
+        prefs = Preferences.build(inputs.n, cost_up=np.linspace(0.05, 0.1, inputs.n), soc_min=0.2)
+        problem = Problem(
+            inputs.der_ids,
+            flexibility(inputs, prefs),
+            prefs.cost_up,
+            prefs.cost_down,
+            prefs.reliability,
+            inputs.feeder,
+            inputs.bus,
+            targets=(Target("evening-peak", np.ones(inputs.n, bool), np.array([4000.0])),),
+        )
+        solution = solve(problem)
+        rec = record(problem)
+        now = rt.clock.now()
+        plan = to_plan(
+            problem,
+            solution,
+            np.full(problem.n, kind_code(DerKind.HOME_BATTERY)),
+            plan_id="plan-console",
+            created_at=now,
+            start=now,
+            inputs_digest=rec.digest,
+        )
+        tracker = DispatchTracker(rt.engine, rt.bus, rt.bridge, rt.adapters, rt.clock)
+        await tracker.start()
+        tracker.save_plan(plan, rec, status=solution.status, cost=solution.cost)
+        return await tracker.dispatch(plan, {d.id: d for d in ders})
+
+    ids = sandbox.call(dispatch_plan())
+    assert ids
+    deadline = time.monotonic() + 15
+    while True:
+        listed = {c["command_id"]: c for c in operator.get("/console/api/commands?limit=500").json()}
+        if all(cid in listed for cid in ids):
+            break
+        assert time.monotonic() < deadline, "the orchestrator's commands never reached the console"
+        time.sleep(0.2)
+    assert all(listed[cid]["source"] == "orchestrator:plan-console" for cid in ids)
+    assert all(listed[cid]["event_id"] == "evening-peak" for cid in ids)
+    assert operator.post("/console/api/cancel", json={"command_id": ids[0]}).status_code == 200
+    assert any(e.action == "console.cancel" for e in audit_actions(sandbox, "console.cancel"))

@@ -35,6 +35,7 @@ from derms.core.der import DerKind
 from derms.core.dispatch import Reason
 from derms.core.errors import LimitViolation, NotFound, ValidationFailed
 from derms.core.events import TOPOLOGY
+from derms.orchestration.tables import commands as orch_commands
 from derms.runtime import Runtime
 from derms.store import audit as audit_store
 from derms.store import registry as reg
@@ -91,11 +92,16 @@ async def override(
 
 
 def _sent_control(rt: Runtime, monitor: ConsoleMonitor, command_id: str) -> tuple[str, dict[str, Any]]:
-    """The DER and control of a command: the console's own record, else the API's
-    ``command.send`` audit entry."""
+    """The DER and control of a command: the console's own record, the orchestrator's
+    dispatch table, or the API's ``command.send`` audit entry."""
     if command_id in monitor.sent:
         return monitor.sent[command_id]
     with rt.engine.connect() as conn:
+        planned = conn.execute(
+            select(orch_commands.c.der_id, orch_commands.c.control).where(orch_commands.c.id == command_id)
+        ).first()
+        if planned is not None:
+            return planned.der_id, dict(planned.control)
         for entry in reversed(audit_store.entries(conn, limit=100_000)):
             if entry.detail.get("command_id") == command_id and "control" in entry.detail:
                 return entry.target.removeprefix("der/"), entry.detail["control"]

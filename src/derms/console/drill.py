@@ -66,6 +66,7 @@ def drill_view(monitor: ConsoleMonitor, incident: DropIncident | None = None) ->
     now_up = dict(zip(now.feeder_ids, now.flex_up_w, strict=True))
     now_down = dict(zip(now.feeder_ids, now.flex_down_w, strict=True))
     actions = [c for c in monitor.commands.values() if c.first_seen >= incident.started_at]
+    monitor.label_sources(actions)
     feeders = []
     for k in np.argsort(-incident.lost_up_w, kind="stable"):
         if dropped[k] == 0:

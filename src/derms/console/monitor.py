@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 import structlog
 from numpy.typing import NDArray
+from sqlalchemy import select
 
 from derms.bus import Message, Subscription
 from derms.core.errors import NotFound
 from derms.core.events import COMMAND_STATE, DER_STATUS, OBJECTIVE
 from derms.fleet import FeederRollup, rollup
+from derms.orchestration.tables import commands as orch_commands
 from derms.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -71,8 +73,9 @@ class CommandRecord:
     detail: str
     first_seen: datetime
     updated: datetime
-    source: str = "api/orchestrator"
+    source: str = "api"
     event_id: str | None = None
+    labelled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -416,6 +419,25 @@ class ConsoleMonitor:
         )
         incident.alarm_id = alarm.id
         self.version += 1
+
+    def label_sources(self, records: list[CommandRecord]) -> None:
+        """Name the orchestrator's plan and objective for commands found in its dispatch
+        table (``orchestration_command``, written by ``derms.orchestration.tracker``); the
+        rest stay ``api`` (direct API commands) unless the console sent them itself."""
+        todo = {r.command_id: r for r in records if not r.labelled and r.source == "api"}
+        if not todo:
+            return
+        with self.rt.engine.connect() as conn:
+            rows = conn.execute(
+                select(orch_commands.c.id, orch_commands.c.plan_id, orch_commands.c.objective_id).where(
+                    orch_commands.c.id.in_(list(todo))
+                )
+            ).all()
+        for cid, plan_id, objective_id in rows:
+            todo[cid].source = f"orchestrator:{plan_id}"
+            todo[cid].event_id = objective_id
+        for rec in todo.values():
+            rec.labelled = True
 
     # -- dispatch delivery -------------------------------------------------------------
 

@@ -219,6 +219,7 @@ async def api_commands(request: Request, principal: ConsoleViewer, limit: int = 
     monitor = await monitor_of(request)
     fleet = monitor.rt.fleet
     out = []
+    monitor.label_sources(list(monitor.commands.values())[-limit:])
     for c in reversed(monitor.commands.values()):
         row = fleet.index.get(c.der_id)
         if principal.scope.tenant_id is not None and (
