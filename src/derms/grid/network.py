@@ -259,11 +259,11 @@ def from_pandapower(net: Any, *, name: str = "network") -> NetworkModel:
         net=net,
         unbalanced=bool(len(al)),
     )
-    _fill_layout(model)
+    schematic_layout(model)
     return model
 
 
-def _fill_layout(model: NetworkModel) -> None:
+def schematic_layout(model: NetworkModel) -> None:
     """Give buses without coordinates a schematic tree layout (x: hops from the source)."""
     missing = model.buses["x"].isna().to_numpy()
     if not missing.any():
