@@ -40,7 +40,7 @@ def qname(prefixed: str) -> str:
 
 def el(prefixed: str, *children: etree._Element | None, text: object = None) -> etree._Element:
     """Build an element; ``None`` children are skipped so optional elements read naturally."""
-    node = etree.Element(qname(prefixed), nsmap=NSMAP)
+    node = etree.Element(qname(prefixed))  # prefixes are assigned once, in codec.envelope
     if text is not None:
         node.text = fmt(text)
     for child in children:
