@@ -75,7 +75,8 @@ COMMANDS = {
 async def test_demo_protocol_devices_report_and_obey_operator_commands(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A headless demo with one device per protocol: each protocol that started reported
+    """A headless demo with two devices per protocol (one DNP3 plant; OpenADR: a 2.0b and a
+    3.0.1 VEN): each protocol that started reported
     telemetry, and operator commands through the API reached the devices (the DNP3 plant's
     at least) and were acknowledged by them."""
     output = io.StringIO()
@@ -85,7 +86,7 @@ async def test_demo_protocol_devices_report_and_obey_operator_commands(
         n_ders=50,
         port=0,
         database=tmp_path / "demo.sqlite",
-        protocol_devices=1,
+        protocol_devices=2,
     )
     demo = asyncio.create_task(run_demo(options, Console(file=output, width=500)))
     api, token = await _api_and_operator_token(output, demo)
