@@ -12,8 +12,12 @@ from html import escape
 import numpy as np
 
 W, H = 640, 260
-L, R, T, B = 64, 16, 24, 36
+L, R, T, B = 64, 16, 40, 36
 COLOURS = ("#1f6fb2", "#d9822b", "#3a9d5d", "#b23b3b")
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -68,7 +72,7 @@ def line_plot(
         f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" class="axis"/>',
     ]
     for v in _ticks(y0, y1):
-        parts.append(f'<text x="{L - 4}" y="{py(v) + 4:.1f}" text-anchor="end" class="tick">{v:.3g}</text>')
+        parts.append(f'<text x="{L - 4}" y="{py(v) + 4:.1f}" text-anchor="end" class="tick">{_num(v)}</text>')
     for v in _ticks(x0, x1):
         parts.append(
             f'<text x="{px(v):.1f}" y="{H - B + 14}" text-anchor="middle" class="tick">{escape(x_format.format(v))}</text>'
@@ -91,12 +95,10 @@ def line_plot(
         parts.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{pts}" data-series="{escape(name)}"/>'
         )
-        parts.append(
-            f'<text x="{L + 8 + 150 * k}" y="{T + 12}" fill="{colour}" class="legend">{escape(name)}</text>'
-        )
+        parts.append(f'<text x="{L + 150 * k}" y="32" fill="{colour}" class="legend">{escape(name)}</text>')
     for k, (name, v) in enumerate(off_scale.items()):
         parts.append(
-            f'<text x="{W - R - 2}" y="{T + 12 + 12 * k}" text-anchor="end" class="limit-label">'
+            f'<text x="{W - R - 2}" y="{32 + 12 * k}" text-anchor="end" class="limit-label">'
             f"{escape(name)}: {v:,.0f} (off scale)</text>"
         )
     for a, b in zip(xs[-1:], [v[-1:] for v in ys.values()], strict=False):
