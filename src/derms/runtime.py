@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,18 +18,19 @@ from sqlalchemy import Engine, select
 from derms.adapters import registry
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.bridge import Bridge
-from derms.bus import Bus, MemoryBus
+from derms.bus import Bus, MemoryBus, Message, Subscription
 from derms.core.clock import Clock, SystemClock
 from derms.core.controls import Control
 from derms.core.der import Der
 from derms.core.dispatch import Reason, Setpoint
 from derms.core.errors import NotFound
+from derms.core.events import DER_STATUS
 from derms.fleet import FleetState
 from derms.fleet.tracker import FleetTracker
 from derms.settings import Settings
 from derms.store import make_engine, upgrade
 from derms.store import registry as reg
-from derms.store.mappers import site_from_row
+from derms.store.mappers import capabilities_from_json, der_from_row, site_from_row
 from derms.store.schema import ders, sites
 from derms.store.scope import TenantScope
 from derms.store.telemetry import TelemetryStore
@@ -57,6 +58,7 @@ class Runtime:
     tracker: FleetTracker | None = None
     network: Any = None
     """The grid model (``derms.grid.model.NetworkModel``) the fleet is mapped to, when one is loaded."""
+    _subscriptions: list[Subscription] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def create(
@@ -76,7 +78,7 @@ class Runtime:
     def enable(self, protocol: str, settings: BaseModel | str | None = None) -> Adapter:
         """Build the protocol's adapter (settings: model, JSON, or ``DERMS_ADAPTER_<NAME>``) and
         register its translator with the bridge."""
-        adapter, translator = registry.build(protocol, self.context(protocol), settings)
+        adapter, translator = registry.build(protocol, self.context(protocol), settings, engine=self.engine)
         self.add_adapter(adapter)
         self.bridge.register(translator)
         return adapter
@@ -90,8 +92,6 @@ class Runtime:
         with self.engine.connect() as conn:
             site_rows = {r.id: site_from_row(r) for r in conn.execute(select(sites))}
             der_rows = conn.execute(select(ders).order_by(ders.c.idx)).all()
-        from derms.store.mappers import der_from_row
-
         self.fleet.register((r.idx, der_from_row(r), site_rows.get(r.site_id)) for r in der_rows)
         return len(der_rows)
 
@@ -112,6 +112,7 @@ class Runtime:
             stale_after_s=self.settings.stale_after_s,
         )
         await self.tracker.start()
+        self._subscriptions.append(await self.bus.subscribe(f"{DER_STATUS}.>", self._on_discovery))
         for adapter in self.adapters.values():
             await adapter.start()
         with self.engine.connect() as conn:
@@ -121,7 +122,38 @@ class Runtime:
             if adapter is not None and der.enabled:
                 await adapter.register_device(der)
 
+    async def _on_discovery(self, message: Message) -> None:
+        """A device reported its own ratings (2030.5 DERCapability/DERSettings, ...): record them
+        in the registry, with history, and refresh the fleet state."""
+        data = message.data
+        if not isinstance(data, dict) or data.get("detail") != "discovered" or not data.get("capabilities"):
+            return
+        der_id = data.get("der_id")
+        protocol = message.subject.rsplit(".", 1)[-1]
+        try:
+            caps = capabilities_from_json(dict(data["capabilities"]))
+            with self.engine.begin() as conn:
+                der = reg.get_der(conn, str(der_id), scope=TenantScope.utility())
+                if der.protocol != protocol or der.capabilities == caps:
+                    return
+                reg.update_der(
+                    conn,
+                    replace(der, capabilities=caps),
+                    scope=TenantScope.utility(),
+                    at=self.clock.now(),
+                    actor=f"adapter:{protocol}",
+                )
+        except (NotFound, TypeError, ValueError) as exc:
+            log.warning(
+                "ignored device-reported capabilities", der_id=der_id, protocol=protocol, error=str(exc)
+            )
+            return
+        self.reload_fleet()
+
     async def stop(self) -> None:
+        for sub in self._subscriptions:
+            await sub.unsubscribe()
+        self._subscriptions.clear()
         for adapter in self.adapters.values():
             await adapter.stop()
         if self.tracker is not None:

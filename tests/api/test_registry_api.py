@@ -197,3 +197,24 @@ async def test_admin_creates_user_with_token(api: Api) -> None:
         "/api/v1/users", json={"username": "x", "role": 3, "tenant_id": "agg-b"}, headers=api.as_("a-admin")
     )
     assert r.status_code == 403
+
+
+async def test_device_reported_capabilities_update_the_registry(api: Api) -> None:
+    await populate(api)
+    caps = {"w_max": 7600.0, "w_max_consume": 7600.0, "wh_max": 20000.0, "controls": ["charge_discharge"]}
+    await api.runtime.bus.publish(
+        "der.status.sim",
+        {"der_id": "d-agg-a-1", "online": True, "detail": "discovered", "capabilities": caps},
+    )
+    await api.runtime.bus.publish(
+        "der.status.ocpp",
+        {"der_id": "d-agg-a-2", "online": True, "detail": "discovered", "capabilities": caps},
+    )
+    await api.runtime.bus.drain()
+    der = (await api.client.get("/api/v1/ders/d-agg-a-1", headers=api.as_("viewer"))).json()
+    assert der["capabilities"]["w_max"] == 7600.0
+    history = (await api.client.get("/api/v1/ders/d-agg-a-1/history", headers=api.as_("viewer"))).json()
+    assert history[-1]["actor"] == "adapter:sim" and history[-1]["before"]["capabilities"]["w_max"] == 5000
+    assert api.runtime.fleet.w_max[api.runtime.fleet.index["d-agg-a-1"]] == 7600.0
+    other = (await api.client.get("/api/v1/ders/d-agg-a-2", headers=api.as_("viewer"))).json()
+    assert other["capabilities"]["w_max"] == 5000  # another protocol cannot rewrite a sim DER
