@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from derms.core.der import DerKind
 from derms.fleet import KIND_CODES
+from derms.store.schema import ders
 from tests.console.conftest import DROP_COUNT, HostedSandbox
 
 CHROMIUM = "/usr/bin/chromium"
@@ -85,6 +87,28 @@ def test_login_and_watch_a_feeder_update_live(browser, sandbox: HostedSandbox) -
     assert abs(shown - truth) <= 5  # the page is at most one stream period behind the state
     assert page.locator("#controls").count() == 1
     shot(page, "overview")
+
+    # A change (a site opted out) reaches the open page within 2 s.
+    def site_on_f1() -> tuple[str, int]:
+        fleet = sandbox.box.runtime.fleet
+        with sandbox.box.runtime.engine.connect() as conn:
+            rows = conn.execute(select(ders.c.site_id, ders.c.idx)).all()
+        f1 = fleet.feeder_ids.index("F1")
+        site = next(site for site, idx in rows if fleet.feeder[idx] == f1)
+        return site, sum(1 for s, _ in rows if s == site)
+
+    site_id, n_site = sandbox.run(site_on_f1)
+    ders_before = int(row.locator(".ders").inner_text())
+    changed = page.request.post(
+        sandbox.box.url + "/console/api/opt-out", data={"site_id": site_id, "opt_out": True}
+    )
+    assert changed.ok
+    page.wait_for_function(
+        "n => document.querySelector('#feeders tr[data-feeder=\"F1\"] .ders').textContent === String(n)",
+        arg=ders_before - n_site,
+        timeout=2000,
+    )
+    page.request.post(sandbox.box.url + "/console/api/opt-out", data={"site_id": site_id, "opt_out": False})
     page.goto(sandbox.box.url + "/console/feeders/F1")
     page.wait_for_selector("#schematic line.br.ok, #schematic line.br.warm, #schematic line.br.hot")
     assert page.locator("#schematic circle.cluster").count() > 0
