@@ -124,3 +124,9 @@ def test_cli_backtest_quick_prints_the_accuracy_table() -> None:
     ours = [r for r in rows if r["beats_persistence"] is not None]
     assert rows and ours, rows
     assert all(r["mae_w"] >= 0 and r["n"] > 0 for r in rows)
+
+
+def test_protocol_command_groups_are_mounted(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["certs", "create", str(tmp_path / "pki")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pki" / "serca.pem").exists()

@@ -32,19 +32,26 @@ app.add_typer(fleet_app, name="fleet")
 app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
-PROTOCOL_CLIS = ("ieee2030_5", "openadr", "ocpp", "sunspec", "dnp3", "cta2045")
+PROTOCOL_CLIS = {
+    "ieee2030_5": "certs",
+    "openadr": "openadr",
+    "ocpp": "ocpp",
+    "sunspec": "sunspec",
+    "dnp3": "dnp3",
+    "cta2045": "cta2045",
+}
+"""Protocol packages that may contribute a command group (``<pkg>.cli:cli``), and its name."""
 
 
 def _mount_protocol_clis() -> None:
-    for name in PROTOCOL_CLIS:
+    for name, command in PROTOCOL_CLIS.items():
         try:
             module = importlib.import_module(f"derms.adapters.{name}.cli")
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith(f"derms.adapters.{name}"):
                 continue
             raise
-        cli: typer.Typer = module.cli
-        app.add_typer(cli, name=cli.info.name or name)
+        app.add_typer(module.cli, name=command)
 
 
 @app.callback()
