@@ -99,7 +99,6 @@ def _group(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> t
             np.round(f.k_up, 6),
             np.round(f.k_down, 6),
             np.isinf(f.e_lo).sum(axis=1),
-            np.argmax(f.e_lo > 0, axis=1),  # the step an EV's need falls due (its departure)
             np.isfinite(f.throughput_wh),
         ]
     return _factorize(*keys)
@@ -221,7 +220,7 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
-    state_bins: int = 4,
+    state_bins: int = 1,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
