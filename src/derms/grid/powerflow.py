@@ -192,27 +192,38 @@ class PgmEngine:
         sgen_scale: np.ndarray | float | None,
         steps: int,
     ) -> dict[ComponentType, dict[str, np.ndarray]]:
+        """Columnar batch update holding only what changes: buses with an injection somewhere
+        in the batch, sgens when scaled, loads when scaled."""
         upd: dict[ComponentType, dict[str, np.ndarray]] = {}
-        gen_ids = [self.inj_id]
-        gen_p = [p_bus if p_bus is not None else np.zeros((steps, len(self.inj_id)))]
-        gen_q = [q_bus if q_bus is not None else np.zeros((steps, len(self.inj_id)))]
-        if len(self.sgen_id):
+        n = len(self.inj_id)
+        pb = np.zeros((steps, n)) if p_bus is None else p_bus
+        qb = np.zeros((steps, n)) if q_bus is None else q_bus
+        cols = np.flatnonzero((pb != 0).any(axis=0) | (qb != 0).any(axis=0))
+        gen_ids, gen_p, gen_q = [self.inj_id[cols]], [pb[:, cols]], [qb[:, cols]]
+        if len(self.sgen_id) and sgen_scale is not None:
             s = _scale(sgen_scale, steps, len(self.sgen_id), "sgen_scale")
             gen_ids.append(self.sgen_id)
             gen_p.append(s * self.sgen_p)
             gen_q.append(s * self.sgen_q)
         ids = np.concatenate(gen_ids)
-        upd[ComponentType.sym_gen] = {
-            "id": np.broadcast_to(ids, (steps, len(ids))),
-            "p_specified": np.concatenate(gen_p, axis=1),
-            "q_specified": np.concatenate(gen_q, axis=1),
-        }
+        if len(ids):
+            upd[ComponentType.sym_gen] = {
+                "id": np.broadcast_to(ids, (steps, len(ids))),
+                "p_specified": np.concatenate(gen_p, axis=1),
+                "q_specified": np.concatenate(gen_q, axis=1),
+            }
         if len(self.load_id) and load_scale is not None:
             s = _scale(load_scale, steps, len(self.model.net.load), "load_scale")[:, self.load_row]
             upd[ComponentType.sym_load] = {
                 "id": np.broadcast_to(self.load_id, (steps, len(self.load_id))),
                 "p_specified": s * self.load_p,
                 "q_specified": s * self.load_q,
+            }
+        if not upd:  # nothing changes: carry the batch size with one zero injection
+            upd[ComponentType.sym_gen] = {
+                "id": np.broadcast_to(self.inj_id[:1], (steps, 1)),
+                "p_specified": np.zeros((steps, 1)),
+                "q_specified": np.zeros((steps, 1)),
             }
         return upd
 
