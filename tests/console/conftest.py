@@ -54,7 +54,7 @@ class HostedSandbox:
         self.thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox() -> Iterator[HostedSandbox]:
     hosted = HostedSandbox()
     yield hosted
