@@ -15,7 +15,13 @@ Injections = Callable[..., np.ndarray]
 
 @pytest.mark.parametrize(
     ("name", "kw_per_bus"),
-    [("mv_oberrhein", 400.0), ("cigre_mv", 1500.0), ("cigre_lv", 15.0), ("kerber_landnetz_kabel", 8.0)],
+    [
+        ("mv_oberrhein", 400.0),
+        ("cigre_mv", 1500.0),
+        ("cigre_lv", 15.0),
+        ("kerber_landnetz_kabel", 8.0),
+        ("ieee_european_lv", 3.0),
+    ],
 )
 def test_power_grid_model_agrees_with_pandapower(
     name: str, kw_per_bus: float, injections: Injections, request: pytest.FixtureRequest
