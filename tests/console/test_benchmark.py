@@ -7,15 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_console_benchmark_quick() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "console.py"), "--quick"],
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=540,
         check=True,
         cwd=ROOT,
     ).stdout

@@ -63,6 +63,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+@pytest.mark.timeout(600)  # the first test also starts the sandbox
 def test_login_and_watch_a_feeder_update_live(browser, sandbox: HostedSandbox) -> None:
     context, page = login(browser, sandbox, "operator")
     assert page.locator("#who").inner_text() == "operator (operator)"
@@ -135,6 +136,7 @@ def test_viewer_gets_no_controls(browser, sandbox: HostedSandbox) -> None:
     context.close()
 
 
+@pytest.mark.timeout(600)
 def test_heat_event_drill_names_the_right_feeders_and_backups(browser, sandbox: HostedSandbox) -> None:
     context, page = login(browser, sandbox, "operator")
     page.goto(sandbox.box.url + "/console/drill")

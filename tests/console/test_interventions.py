@@ -47,6 +47,7 @@ def audit_actions(sandbox: HostedSandbox, prefix: str) -> list[audit_store.Audit
         return audit_store.entries(conn, action_prefix=prefix, limit=100_000)
 
 
+@pytest.mark.timeout(600)  # starts the sandbox when run alone
 def test_actions_need_a_session_an_operator_and_json(sandbox: HostedSandbox) -> None:
     body = {"feeder_id": "F0", "target_w": 1000}
     with client(sandbox, None) as anonymous:
