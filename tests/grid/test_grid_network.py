@@ -37,6 +37,8 @@ def test_ieee_european_lv_is_unbalanced_with_single_phase_buses() -> None:
 
 def test_mv_oberrhein_traces_two_substation_feeders(oberrhein: NetworkModel) -> None:
     assert sorted(oberrhein.feeders["n_buses"]) == [69, 108]
+    f0 = oberrhein.feeders.loc["F0"]
+    assert f0["source_bus"] in f0["bus_ids"] and f0["bus_ids"] == oberrhein.feeder_buses("F0")
     assert oberrhein.substations["trafo"].str.startswith("trafo:").all()
     # the HV buses above the two HV/MV transformers belong to no feeder
     hv = oberrhein.buses[oberrhein.buses["vn_kv"] > 100]

@@ -20,7 +20,8 @@ Tables (pandas DataFrames indexed by id):
 ``substations``
     name, upstream_bus, source_bus, trafo (branch id, "" when fed directly).
 ``feeders``
-    substation_id, source_bus, n_buses.  A feeder is everything one substation energises.
+    substation_id, source_bus, n_buses, bus_ids (list).  A feeder is everything one substation
+    energises.
 ``loads`` / ``sgens``
     bus, p_w, q_var, phases (loads) or kind (sgens), at their nominal values times scaling.
 """
@@ -132,7 +133,12 @@ class NetworkModel:
         self.buses["substation_id"] = np.array([*sub_ids, ""], dtype=object)[fidx]
         counts = np.bincount(fidx[fidx >= 0], minlength=len(sub_ids))
         self.feeders = pd.DataFrame(
-            {"substation_id": sub_ids, "source_bus": ids[t.source_bus].to_list(), "n_buses": counts},
+            {
+                "substation_id": sub_ids,
+                "source_bus": ids[t.source_bus].to_list(),
+                "n_buses": counts,
+                "bus_ids": [ids[fidx == k].to_list() for k in range(len(sub_ids))],
+            },
             index=pd.Index(feeder_ids[:-1].tolist(), name="id"),
         )
         self.topology_version += 1
