@@ -139,8 +139,11 @@
       const holder = $("#drill");
       const shown = holder.dataset.incident;
       // A new incident, or a different ranking: reload the server-rendered view.
+      // New commands since the drop change the backups and the "done since" column too.
       const ranking = state.drill.feeders.map((f) => f.feeder_id).join(",");
-      if (shown !== String(state.drill.incident.id) || (holder.dataset.ranking && holder.dataset.ranking !== ranking)) {
+      const done = state.drill.feeders.reduce((n, f) => n + f.commands_since, 0);
+      if (shown !== String(state.drill.incident.id) || (holder.dataset.ranking && holder.dataset.ranking !== ranking)
+          || String(done) !== holder.dataset.done) {
         window.location.reload();
       }
       holder.dataset.ranking = ranking;
