@@ -22,3 +22,11 @@ def test_bad_settings_and_unknown_protocols_are_refused(monkeypatch: pytest.Monk
     monkeypatch.setenv("DERMS_ADAPTER_SIM", '{"period_s": -1}')
     with pytest.raises(ValueError, match="period_s"):
         registry.build("sim", context)
+
+
+async def test_adapters_with_durable_state_get_the_database(sqlite_engine) -> None:
+    context = AdapterContext(MemoryBus(), ManualClock(T0), "ieee2030_5")
+    adapter, _ = registry.build("ieee2030_5", context, engine=sqlite_engine)
+    assert adapter.repo._persistence is not None  # 2030.5 state is written through to the database
+    bare, _ = registry.build("ieee2030_5", context)
+    assert getattr(bare.repo, "_persistence", None) is None

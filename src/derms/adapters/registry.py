@@ -8,6 +8,7 @@ model validates them, so a typo is an error at start-up, not a silent default).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import types
 import typing
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from derms.adapters.base import Adapter, AdapterContext
 from derms.bridge import Translator
@@ -75,10 +77,19 @@ def load_settings(name: str, settings: BaseModel | str | None = None) -> BaseMod
 
 
 def build(
-    name: str, context: AdapterContext, settings: BaseModel | str | None = None
+    name: str,
+    context: AdapterContext,
+    settings: BaseModel | str | None = None,
+    *,
+    engine: Engine | None = None,
 ) -> tuple[Adapter, Translator]:
-    """Create the adapter for ``name`` and the translator that feeds it."""
+    """Create the adapter for ``name`` and the translator that feeds it. Adapters that keep
+    durable state (their factory takes ``engine``) get the platform's database."""
     _check(name)
     config = load_settings(name, settings)
-    adapter = importlib.import_module(ADAPTER_MODULES[name]).create_adapter(context, config)
+    factory = importlib.import_module(ADAPTER_MODULES[name]).create_adapter
+    extra = (
+        {"engine": engine} if engine is not None and "engine" in inspect.signature(factory).parameters else {}
+    )
+    adapter = factory(context, config, **extra)
     return adapter, _translator_factories()[name](config, adapter)
