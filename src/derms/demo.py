@@ -33,7 +33,7 @@ from derms.fleet import rollup
 from derms.grid.model import NetworkModel
 from derms.grid.network import load_network
 from derms.runtime import Runtime
-from derms.serve import api_server
+from derms.serve import api_server, start_console
 from derms.settings import Settings
 from derms.sim.generate import generate_fleet
 from derms.sim.scenario import builtin_scenario
@@ -180,12 +180,14 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     await runtime.start()
     await protocol_fleet.attach(runtime)
     server = api_server(runtime, settings.host, options.port)
+    monitor = await start_console(server)
     serving = asyncio.create_task(server.serve(), name="api")
     for _ in range(600):  # uvicorn offers no start event; give it up to 30 s
         if server.started or serving.done():
             break
         await asyncio.sleep(0.05)
     if serving.done():
+        await monitor.stop()
         await protocol_fleet.stop(runtime)
         await runtime.stop()
         console.print(f"[red]could not start the API on port {options.port}: {serving.exception()}")
@@ -195,6 +197,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
         f"[bold green]derms demo[/] — {len(ders)} simulated DERs on {options.network}, {scenario.description}"
     )
     console.print(f"protocol devices: {protocol_fleet.describe()}")
+    console.print(f"console: http://{settings.host}:{port}/console/   (log in with a token below)")
     console.print(f"API:     http://{settings.host}:{port}/docs   (Authorization: Bearer <token>)")
     for username, token in tokens.items():
         console.print(f"login:   {username:12s} {token}")
@@ -229,6 +232,7 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
         }
         server.should_exit = True
         await serving
+        await monitor.stop()
         await runtime.stop()
     ok = (
         summary["telemetry_received"] > 0
