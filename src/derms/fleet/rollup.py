@@ -61,26 +61,27 @@ def rollup(state: FleetState, mask: NDArray[np.bool_] | None = None) -> FeederRo
     """
     members = state.registered & state.enabled
     if mask is not None:
-        members = members & mask
+        members &= mask
     n_feeders = len(state.feeder_ids)
-    slot = np.where(state.feeder >= 0, state.feeder, n_feeders)[members]
-    size = n_feeders + 1
-    online = state.online[members]
+    # Non-members go to a spill slot past the end, so no array is copied by fancy indexing.
+    slot = np.where(state.feeder >= 0, state.feeder, n_feeders)
+    slot[~members] = n_feeders + 1
+    size = n_feeders + 2
+    live = (state.online & members).astype(np.float64)
     up, down = state.flexibility()
 
-    def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray:
-        return np.bincount(slot, weights=values, minlength=size)
+    def total(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.bincount(slot, weights=values, minlength=size)[:-1]
 
-    ders = np.bincount(slot, minlength=size)
-    n_online = total(online.astype(np.float64)).astype(np.int64)
-    live = online.astype(np.float64)
+    ders = np.bincount(slot, minlength=size)[:-1]
+    n_online = total(live).astype(np.int64)
     return FeederRollup(
         feeder_ids=[*state.feeder_ids, None],
         ders=ders,
         online=n_online,
         offline=ders - n_online,
-        p_w=total(np.nan_to_num(state.p_w[members]) * live),
-        q_var=total(np.nan_to_num(state.q_var[members]) * live),
-        flex_up_w=total(up[members]),
-        flex_down_w=total(down[members]),
+        p_w=total(np.nan_to_num(state.p_w) * live),
+        q_var=total(np.nan_to_num(state.q_var) * live),
+        flex_up_w=total(up),
+        flex_down_w=total(down),
     )

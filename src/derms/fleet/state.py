@@ -53,6 +53,7 @@ class FleetState:
         self.feeder = np.full(capacity, -1, np.int32)
         self.tenant = np.full(capacity, -1, np.int32)
         self.registered = np.zeros(capacity, bool)
+        self._caps_cache: tuple[NDArray[np.float64], ...] | None = None
         self.enabled = np.zeros(capacity, bool)
         self.online = np.zeros(capacity, bool)
         self.available = np.zeros(capacity, bool)
@@ -100,6 +101,7 @@ class FleetState:
 
     def register(self, items: Iterable[tuple[int, Der, Site | None]]) -> None:
         """Add or refresh DERs at their registry indices (``ders.idx``)."""
+        self._caps_cache = None
         for row, der, site in items:
             self._grow(row + 1)
             self.der_ids[row] = der.id
@@ -169,6 +171,20 @@ class FleetState:
     def dispatchable(self) -> NDArray[np.bool_]:
         return self.registered & self.enabled & self.online & self.available
 
+    def _rating_caps(self) -> tuple[NDArray[np.float64], ...]:
+        """Per-kind rating terms of :meth:`power_bounds`, recomputed only after registration."""
+        if self._caps_cache is None or len(self._caps_cache[0]) != len(self):
+            is_storage = np.isin(self.kind, STORAGE_CODES)
+            w_max = np.nan_to_num(self.w_max)
+            w_cons = np.nan_to_num(self.w_max_consume)
+            self._caps_cache = (
+                np.where(is_storage, w_max, 0.0),
+                np.where(is_storage, -w_cons, 0.0),
+                np.where(np.isin(self.kind, LOAD_CODES), -w_cons, 0.0),
+                np.isin(self.kind, GENERATION_CODES).astype(np.float64),
+            )
+        return self._caps_cache
+
     def power_bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Feasible net active power ``[p_lo, p_hi]`` [W] per DER from kind, ratings and SoC.
 
@@ -177,16 +193,13 @@ class FleetState:
         ends; loads can shed to 0 or draw up to ``w_max_consume``.
         """
         p = np.nan_to_num(self.p_w)
-        soc = np.where(np.isnan(self.soc), 0.5, self.soc)
-        is_storage = np.isin(self.kind, STORAGE_CODES)
-        is_gen = np.isin(self.kind, GENERATION_CODES)
-        is_load = np.isin(self.kind, LOAD_CODES)
-        w_max = np.nan_to_num(self.w_max)
-        w_cons = np.nan_to_num(self.w_max_consume)
-        p_hi = np.where(is_storage, np.where(soc > SOC_MARGIN, w_max, 0.0), 0.0)
-        p_hi = np.where(is_gen, np.maximum(p, 0.0), p_hi)
-        p_lo = np.where(is_storage, np.where(soc < 1 - SOC_MARGIN, -w_cons, 0.0), 0.0)
-        p_lo = np.where(is_load, -w_cons, p_lo)
+        storage_hi, storage_lo, load_lo, is_gen = self._rating_caps()
+        soc = self.soc
+        # NaN SoC (not reported) compares False on both sides: treated as mid-range.
+        p_hi = np.where(soc <= SOC_MARGIN, 0.0, storage_hi)
+        p_hi += np.maximum(p, 0.0) * is_gen
+        p_lo = np.where(soc >= 1 - SOC_MARGIN, 0.0, storage_lo)
+        p_lo += load_lo
         # A device already outside its nominal range (e.g. still discharging at the SoC floor)
         # is reported as it is, so flexibility never goes negative.
         return np.minimum(p_lo, p), np.maximum(p_hi, p)
