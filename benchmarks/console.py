@@ -25,7 +25,7 @@ import numpy as np
 from derms.console.sandbox import Sandbox, drill_scenario
 
 TARGET_S = 5.0
-INCIDENT = re.compile(r'data-incident="(?P<id>\d+)">\s*<p id="drill-summary"><b>(?P<devices>\d+)</b>')
+INCIDENT = re.compile(r'data-incident="(?P<id>\d+)"[^>]*>\s*<p id="drill-summary"><b>(?P<devices>\d+)</b>')
 
 
 async def one_drop(box: Sandbox, client: httpx.AsyncClient, rng: np.random.Generator, count: int) -> float:
