@@ -30,6 +30,7 @@ from derms.bus import MemoryBus
 from derms.core.clock import ScaledClock
 from derms.demo_protocols import prepare_protocol_fleet
 from derms.fleet import rollup
+from derms.grid.mapping import attachment_buses as load_buses
 from derms.grid.model import NetworkModel
 from derms.grid.network import load_network
 from derms.runtime import Runtime
@@ -79,12 +80,11 @@ def _fresh_database(path: Path) -> str:
 
 
 def attachment_buses(model: NetworkModel) -> tuple[list[str], list[str]]:
-    """Load buses of the network with their feeders; the substations' MV buses come first so
-    that utility-scale units sit there."""
+    """The network's load buses (:func:`derms.grid.mapping.attachment_buses`) with their
+    feeders; the substations' MV buses come first so that utility-scale units sit there."""
     buses = model.buses
-    loads = buses[buses["has_load"] & (buses["feeder_id"] != "")]
     sources = [b for b in model.substations["source_bus"] if b in buses.index and buses.loc[b, "feeder_id"]]
-    ids = sources + [b for b in loads.index if b not in sources]
+    ids = sources + [b for b in load_buses(model).index if b not in sources]
     return ids, [str(buses.loc[b, "feeder_id"]) for b in ids]
 
 
