@@ -6,7 +6,7 @@ present/total energy storage → ``soc``; curtailed/heightened states → status
 :class:`Cta2045Command` payloads from the bridge; the adapter reports SENT, then
 ACKNOWLEDGED on the SGD's application ACK, then ACTIVE once the operational state shows
 the SGD curtailed or heightened as asked (or FAILED on a NAK, a link failure or a timeout).
-Commands hold over their window (:class:`~derms.adapters.dnp3.windows.CommandWindows`):
+Commands hold over their window (:class:`~derms.adapters.windows.CommandWindows`):
 delivered at start, an End Shed at the end when the SGD would not end the event itself
 (unknown duration, power level, an Advanced Load Up longer than the window), COMPLETED at
 the end, SUPERSEDED by the next command to the same SGD.
@@ -24,14 +24,13 @@ from typing import ClassVar
 from cta2045.enums import AdvancedLoadUpUnits, CommodityCode, OperationalState
 from pydantic import BaseModel, Field
 
-from derms.adapters.base import Adapter, AdapterContext, NativeCommand
+from derms.adapters.base import AdapterContext, NativeCommand
 from derms.adapters.cta2045.link import LinkError, open_tcp
 from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
-from derms.adapters.windows import CommandWindows
+from derms.adapters.sessions import DeviceSession, SessionAdapter
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
-from derms.core.errors import NotFound
 from derms.core.telemetry import OperationalStatus, Telemetry
 
 logger = logging.getLogger(__name__)
@@ -100,13 +99,12 @@ def status_of(state: OperationalState | int) -> OperationalStatus:
     return OperationalStatus.UNKNOWN
 
 
-class _Session:
+class _Session(DeviceSession):
     def __init__(self, adapter: Cta2045Adapter, der: Der) -> None:
-        self.adapter, self.der = adapter, der
+        super().__init__(der)
+        self.adapter = adapter
         self.host, self.port = parse_address(der.address)
         self.ucm: Ucm | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.online = False
 
     async def run(self) -> None:
         s, ctx = self.adapter.settings, self.adapter.context
@@ -133,10 +131,13 @@ class _Session:
                     self.online = False
                     await ctx.publish_status(self.der.id, False, str(exc))
             finally:
-                if self.ucm is not None:
-                    await self.ucm.close()
-                    self.ucm = None
+                await self.close()
             await asyncio.sleep(s.reconnect_delay_s)
+
+    async def close(self) -> None:
+        if self.ucm is not None:
+            await self.ucm.close()
+            self.ucm = None
 
     async def poll(self) -> OperationalState | int:
         assert self.ucm is not None
@@ -166,7 +167,7 @@ class _Session:
         return state
 
 
-class Cta2045Adapter(Adapter):
+class Cta2045Adapter(SessionAdapter[_Session]):
     """UCM adapter for CTA-2045-B SGDs (water heaters, thermostats, EVSE)."""
 
     protocol: ClassVar[str] = "cta2045"
@@ -177,46 +178,12 @@ class Cta2045Adapter(Adapter):
     def __init__(self, context: AdapterContext, settings: Cta2045Settings | None = None) -> None:
         super().__init__(context)
         self.settings = settings or Cta2045Settings()
-        self.sessions: dict[str, _Session] = {}
-        self.windows = CommandWindows(context)
-        self._started = False
 
-    async def start(self) -> None:
-        self._started = True
-        for session in self.sessions.values():
-            self._launch(session)
-
-    async def stop(self) -> None:
-        self._started = False
-        await self.windows.close()
-        for session in self.sessions.values():
-            await self._halt(session)
-
-    def _launch(self, session: _Session) -> None:
-        session.task = asyncio.create_task(session.run(), name=f"cta2045:{session.der.id}")
-
-    @staticmethod
-    async def _halt(session: _Session) -> None:
-        if session.task is not None:
-            session.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await session.task
-            session.task = None
-
-    async def register_device(self, der: Der) -> None:
-        parse_address(der.address)
-        old = self.sessions.get(der.id)
-        if old is not None:
-            await self._halt(old)
-        session = _Session(self, der)
-        self.sessions[der.id] = session
-        if self._started:
-            self._launch(session)
+    def open_session(self, der: Der) -> _Session:
+        return _Session(self, der)
 
     async def send(self, command: NativeCommand) -> None:
-        session = self.sessions.get(command.der_id)
-        if session is None:
-            raise NotFound("cta2045 device", command.der_id)
+        session = self.session(command.der_id)
         payload = command.payload
         if not isinstance(payload, Cta2045Command):
             raise TypeError(f"CTA-2045 adapter needs a Cta2045Command payload, got {type(payload).__name__}")

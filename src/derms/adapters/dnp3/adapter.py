@@ -8,7 +8,7 @@ truncate 12.5 to 12), enables unsolicited reporting, then listens for unsolicite
 responses between class 1/2/3 event polls, with a fresh integrity poll every
 ``integrity_interval_s``. A lost connection is reported offline and retried.
 
-Commands hold over their window (:mod:`derms.adapters.dnp3.windows`): delivered at start,
+Commands hold over their window (:mod:`derms.adapters.windows`): delivered at start,
 the modes they enabled latched off at the end (COMPLETED), SUPERSEDED by a later command
 on the same mode.
 
@@ -20,7 +20,6 @@ is real; sample timestamps come from the injectable clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,7 +27,7 @@ from typing import ClassVar
 from dnp3.transport_io.channel import ChannelError
 from pydantic import BaseModel, Field
 
-from derms.adapters.base import Adapter, AdapterContext, NativeCommand
+from derms.adapters.base import AdapterContext, NativeCommand
 from derms.adapters.dnp3.codec import AnalogOutput, Crob
 from derms.adapters.dnp3.master import (
     CommandRejected,
@@ -47,11 +46,10 @@ from derms.adapters.dnp3.points import (
     PointMap,
     mesa_der_map,
 )
-from derms.adapters.windows import CommandWindows
+from derms.adapters.sessions import DeviceSession, SessionAdapter
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
-from derms.core.errors import NotFound
 from derms.core.telemetry import DataQuality, Telemetry
 
 logger = logging.getLogger(__name__)
@@ -97,10 +95,10 @@ def parse_address(address: str) -> tuple[str, int, int]:
         raise ValueError(f"DNP3 address {address!r} is not host:port/outstation") from exc
 
 
-class _Session:
+class _Session(DeviceSession):
     def __init__(self, adapter: Dnp3Adapter, der: Der) -> None:
+        super().__init__(der)
         self.adapter = adapter
-        self.der = der
         host, port, outstation = parse_address(der.address)
         settings = adapter.settings
         self.master = Dnp3Master(
@@ -110,8 +108,9 @@ class _Session:
             master_address=settings.master_address,
             response_timeout=settings.response_timeout_s,
         )
-        self.task: asyncio.Task[None] | None = None
-        self.online = False
+
+    async def close(self) -> None:
+        await self.master.close()
 
     async def run(self) -> None:
         ctx, settings = self.adapter.context, self.adapter.settings
@@ -190,7 +189,7 @@ class _Session:
         await self.adapter.context.publish_telemetry([self.telemetry()])
 
 
-class Dnp3Adapter(Adapter):
+class Dnp3Adapter(SessionAdapter[_Session]):
     """DNP3 master adapter for IEEE 1815.2 plant controllers."""
 
     protocol: ClassVar[str] = "dnp3"
@@ -211,46 +210,12 @@ class Dnp3Adapter(Adapter):
         super().__init__(context)
         self.settings = settings or Dnp3Settings()
         self.point_map: PointMap = mesa_der_map(self.settings.profile)
-        self.sessions: dict[str, _Session] = {}
-        self.windows = CommandWindows(context)
-        self._started = False
 
-    async def start(self) -> None:
-        self._started = True
-        for session in self.sessions.values():
-            self._launch(session)
-
-    async def stop(self) -> None:
-        self._started = False
-        await self.windows.close()
-        for session in self.sessions.values():
-            if session.task is not None:
-                session.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await session.task
-                session.task = None
-            await session.master.close()
-
-    def _launch(self, session: _Session) -> None:
-        session.task = asyncio.create_task(session.run(), name=f"dnp3:{session.der.id}")
-
-    async def register_device(self, der: Der) -> None:
-        parse_address(der.address)
-        old = self.sessions.get(der.id)
-        if old is not None and old.task is not None:
-            old.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await old.task
-            await old.master.close()
-        session = _Session(self, der)
-        self.sessions[der.id] = session
-        if self._started:
-            self._launch(session)
+    def open_session(self, der: Der) -> _Session:
+        return _Session(self, der)
 
     async def send(self, command: NativeCommand) -> None:
-        session = self.sessions.get(command.der_id)
-        if session is None:
-            raise NotFound("dnp3 device", command.der_id)
+        session = self.session(command.der_id)
         payload = command.payload
         if not isinstance(payload, Dnp3Command):
             raise TypeError(f"DNP3 adapter needs a Dnp3Command payload, got {type(payload).__name__}")
