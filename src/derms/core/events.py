@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from derms.core.columns import from_ms, to_ms
 from derms.core.dispatch import CommandState
+from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
 from derms.core.telemetry import DataQuality, OperationalStatus, Telemetry
 
 TELEMETRY = "telemetry"
@@ -25,7 +26,7 @@ COMMAND_STATE = "command.state"
 REGISTRY = "registry"
 """``registry.<entity>``: ``{action, id, tenant_id}`` after a registry change."""
 OBJECTIVE = "objective"
-"""``objective.<created|cancelled>``: the objective as a dict."""
+"""``objective.created``: :func:`encode_objective`; ``objective.cancelled``: ``{id, source}``."""
 TOPOLOGY = "grid.topology"
 """``grid.topology``: ``{switch_id, closed}`` or an outage change."""
 
@@ -86,3 +87,43 @@ def encode_command_state(
         "detail": detail,
         "ts": ts.isoformat(),
     }
+
+
+def encode_objective(objective: Objective) -> dict[str, Any]:
+    """JSON-ready form for ``objective.created`` (times ISO 8601, duration in seconds)."""
+    return {
+        "id": objective.id,
+        "kind": str(objective.kind),
+        "start": objective.start.isoformat(),
+        "duration_s": objective.duration.total_seconds(),
+        "area": {"level": str(objective.area.level), "ids": list(objective.area.ids)},
+        "priority": objective.priority,
+        "target_w": objective.target_w,
+        "v_min_pu": objective.v_min_pu,
+        "v_max_pu": objective.v_max_pu,
+        "prices": list(objective.prices),
+        "source": objective.source,
+        "tenant_id": objective.tenant_id,
+    }
+
+
+def decode_objective(data: dict[str, Any]) -> Objective:
+    """Inverse of :func:`encode_objective`; raises ``ValueError`` on a malformed payload."""
+    try:
+        area = data.get("area") or {}
+        return Objective(
+            id=str(data["id"]),
+            kind=ObjectiveKind(data["kind"]),
+            start=datetime.fromisoformat(data["start"]),
+            duration=timedelta(seconds=float(data["duration_s"])),
+            area=Area(AreaLevel(area.get("level", AreaLevel.SYSTEM)), tuple(area.get("ids", ()))),
+            priority=int(data.get("priority", 100)),
+            target_w=_opt_float(data.get("target_w")),
+            v_min_pu=float(data.get("v_min_pu", 0.95)),
+            v_max_pu=float(data.get("v_max_pu", 1.05)),
+            prices=tuple(float(p) for p in data.get("prices", ())),
+            source=str(data.get("source", "operator")),
+            tenant_id=data.get("tenant_id"),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed objective: {exc}") from exc

@@ -20,11 +20,11 @@ from derms.adapters.openadr.oadr20b.model import POWER_REAL_KW, Event, Report, R
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
 from derms.adapters.openadr.oadr20b.ven import VenClient
 from derms.adapters.openadr.oadr20b.vocabulary import OptType, ReadingType, ReportName, ReportType
-from derms.adapters.openadr.objectives import objective_to_dict, objectives_for
+from derms.adapters.openadr.objectives import objectives_for
 from derms.bus import Bus
 from derms.bus.base import Message
 from derms.core.clock import Clock
-from derms.core.events import OBJECTIVE, decode_telemetry
+from derms.core.events import OBJECTIVE, decode_telemetry, encode_objective
 from derms.core.objectives import Objective
 
 REPORT_SPECIFIER = "derms-delivered-load"
@@ -134,7 +134,7 @@ class OpenAdrAggregator:
         await self._withdraw(event.event_id)
         if decision is OptType.OPT_IN:
             for objective in objectives:
-                await self.bus.publish(f"{OBJECTIVE}.created", objective_to_dict(objective))
+                await self.bus.publish(f"{OBJECTIVE}.created", encode_objective(objective))
             self.published[event.event_id] = [o.id for o in objectives]
         return decision
 

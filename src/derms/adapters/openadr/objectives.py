@@ -84,21 +84,3 @@ def _interval_objective(
     if signal.name is SignalName.SIMPLE and int(value) in shed_w_per_level and value > 0:
         return ObjectiveKind.CAPACITY_TARGET, shed_w_per_level[int(value)]
     return None, None
-
-
-def objective_to_dict(objective: Objective) -> dict[str, object]:
-    """JSON-ready form for ``objective.created`` (times ISO 8601, duration in seconds)."""
-    return {
-        "id": objective.id,
-        "kind": str(objective.kind),
-        "start": objective.start.isoformat(),
-        "duration_s": objective.duration.total_seconds(),
-        "area": {"level": str(objective.area.level), "ids": list(objective.area.ids)},
-        "priority": objective.priority,
-        "target_w": objective.target_w,
-        "v_min_pu": objective.v_min_pu,
-        "v_max_pu": objective.v_max_pu,
-        "prices": list(objective.prices),
-        "source": objective.source,
-        "tenant_id": objective.tenant_id,
-    }
