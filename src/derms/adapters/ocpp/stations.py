@@ -96,7 +96,17 @@ class _Common:
     _connection: Any
     logger: logging.Logger
 
-    def _setup(self, observer: StationObserver, clock: Clock, heartbeat_s: int) -> None:
+    def __init__(
+        self,
+        station_id: str,
+        connection: Any,
+        observer: StationObserver,
+        clock: Clock,
+        *,
+        heartbeat_s: int,
+        response_timeout: float,
+    ) -> None:
+        super().__init__(station_id, connection, response_timeout=response_timeout, logger=log)  # type: ignore[call-arg]
         self.observer = observer
         self.clock = clock
         self.heartbeat_s = heartbeat_s
@@ -148,6 +158,22 @@ class _Common:
     def _now(self) -> str:
         return iso(self.clock.now())
 
+    async def composite_schedule(
+        self, evse_id: int, duration_s: int, unit: RateUnit | None = None
+    ) -> CompositeSchedule | None:
+        """GetCompositeSchedule (1.6 clause 5.7, 2.0.1 K08): the merged limit the station will
+        apply over ``duration_s``; None when it refuses or has no schedule."""
+        result = await self.call(
+            self._composite_request(evse_id, duration_s, unit.value if unit else None), suppress=False
+        )
+        return self._composite_result(result, evse_id) if result.status == "Accepted" else None
+
+    def _composite_request(self, evse_id: int, duration_s: int, unit: str | None) -> Any:
+        raise NotImplementedError
+
+    def _composite_result(self, result: Any, evse_id: int) -> CompositeSchedule | None:
+        raise NotImplementedError
+
 
 class Station16(_Common, ChargePoint16):
     """OCPP 1.6J session."""
@@ -155,18 +181,8 @@ class Station16(_Common, ChargePoint16):
     version = "1.6"
     _tx_ids = itertools.count(1)
 
-    def __init__(
-        self,
-        station_id: str,
-        connection: Any,
-        observer: StationObserver,
-        clock: Clock,
-        *,
-        heartbeat_s: int,
-        response_timeout: float,
-    ) -> None:
-        ChargePoint16.__init__(self, station_id, connection, response_timeout=response_timeout, logger=log)
-        self._setup(observer, clock, heartbeat_s)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._tx_connector: dict[int, int] = {}
 
     @on(en16.Action.boot_notification)
@@ -242,16 +258,11 @@ class Station16(_Common, ChargePoint16):
         )
         return str(result.status)
 
-    async def composite_schedule(
-        self, evse_id: int, duration_s: int, unit: RateUnit | None = None
-    ) -> CompositeSchedule | None:
-        result = await self.call(
-            call16.GetCompositeSchedule(
-                connector_id=evse_id, duration=duration_s, charging_rate_unit=unit.value if unit else None
-            ),
-            suppress=False,
-        )
-        if result.status != "Accepted" or not result.charging_schedule:
+    def _composite_request(self, evse_id: int, duration_s: int, unit: str | None) -> Any:
+        return call16.GetCompositeSchedule(connector_id=evse_id, duration=duration_s, charging_rate_unit=unit)
+
+    def _composite_result(self, result: Any, evse_id: int) -> CompositeSchedule | None:
+        if not result.charging_schedule:
             return None
         return composite_from_v16(
             int(result.connector_id or evse_id),
@@ -264,19 +275,6 @@ class Station201(_Common, ChargePoint201):
     """OCPP 2.0.1 session."""
 
     version = "2.0.1"
-
-    def __init__(
-        self,
-        station_id: str,
-        connection: Any,
-        observer: StationObserver,
-        clock: Clock,
-        *,
-        heartbeat_s: int,
-        response_timeout: float,
-    ) -> None:
-        ChargePoint201.__init__(self, station_id, connection, response_timeout=response_timeout, logger=log)
-        self._setup(observer, clock, heartbeat_s)
 
     @on(en201.Action.boot_notification)
     async def _boot(self, charging_station: dict[str, Any], reason: str, **kw: Any) -> Any:
@@ -364,18 +362,11 @@ class Station201(_Common, ChargePoint201):
         )
         return str(result.status)
 
-    async def composite_schedule(
-        self, evse_id: int, duration_s: int, unit: RateUnit | None = None
-    ) -> CompositeSchedule | None:
-        result = await self.call(
-            call201.GetCompositeSchedule(
-                duration=duration_s, evse_id=evse_id, charging_rate_unit=unit.value if unit else None
-            ),
-            suppress=False,
-        )
-        if result.status != "Accepted" or not result.schedule:
-            return None
-        return composite_from_v201(result.schedule)
+    def _composite_request(self, evse_id: int, duration_s: int, unit: str | None) -> Any:
+        return call201.GetCompositeSchedule(duration=duration_s, evse_id=evse_id, charging_rate_unit=unit)
+
+    def _composite_result(self, result: Any, evse_id: int) -> CompositeSchedule | None:
+        return composite_from_v201(result.schedule) if result.schedule else None
 
 
 class Station21(Station201):
