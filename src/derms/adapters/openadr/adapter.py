@@ -23,6 +23,7 @@ from derms.adapters.openadr.oadr3.app import build as build_oadr3
 from derms.adapters.openadr.oadr3.auth import Client
 from derms.adapters.openadr.oadr3.models import Report as Report3
 from derms.adapters.openadr.oadr3.models import Stored
+from derms.adapters.openadr.oadr3.store import Vtn3Store
 from derms.adapters.openadr.oadr3.telemetry import report_telemetry
 from derms.adapters.openadr.oadr3.vtn import Vtn3
 from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
@@ -103,7 +104,8 @@ class OpenAdrVtnAdapter(Adapter):
             clients = [
                 Client(c.client_id, c.client_secret, c.role, c.ven_name) for c in settings.oadr3_clients
             ]  # type: ignore[arg-type]
-            app3, self.vtn3, _ = build_oadr3(clients, context.clock)
+            store3 = Vtn3Store(engine) if engine is not None else None
+            app3, self.vtn3, _ = build_oadr3(clients, context.clock, store3)
             self.vtn3.on_change = self._oadr3_changed
             self.server3 = HttpServer(app3, settings.host, settings.oadr3_port, tls)
         self._ders: dict[str, Der] = {}
@@ -241,5 +243,5 @@ class OpenAdrVtnAdapter(Adapter):
 def create_adapter(
     context: AdapterContext, settings: OpenAdrSettings, engine: Engine | None = None
 ) -> OpenAdrVtnAdapter:
-    """Factory the platform calls; with ``engine`` (migrated to ``openadr_0001``) VTN state is durable."""
+    """Factory the platform calls; with ``engine`` (migrated to ``openadr_0002``) VTN state is durable."""
     return OpenAdrVtnAdapter(context, settings, engine)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from derms.adapters.openadr.oadr3.auth import SCOPES, AuthError, Client, Principal, TokenIssuer
 from derms.adapters.openadr.oadr3.models import MODELS, Event, Report, Resource, Stored, Subscription
+from derms.adapters.openadr.oadr3.store import Vtn3Store
 from derms.adapters.openadr.oadr3.vtn import Conflict, Forbidden, Missing, Vtn3
 from derms.core.clock import Clock
 
@@ -46,9 +48,12 @@ def _principal_factory(issuer: TokenIssuer) -> Callable[[str], Principal | None]
     return principal_of
 
 
-def build(clients: list[Client], clock: Clock) -> tuple[Starlette, Vtn3, TokenIssuer]:
+def build(
+    clients: list[Client], clock: Clock, store: Vtn3Store | None = None
+) -> tuple[Starlette, Vtn3, TokenIssuer]:
+    """The app, its VTN and token issuer; with ``store`` the VTN reloads its objects and writes through."""
     issuer = TokenIssuer(clients, clock)
-    vtn = Vtn3(clock, _principal_factory(issuer))
+    vtn = Vtn3(clock, _principal_factory(issuer), store=store)
 
     def guarded(
         handler: Callable[[Request, Principal], Awaitable[Response]],
@@ -67,6 +72,10 @@ def build(clients: list[Client], clock: Clock) -> tuple[Starlette, Vtn3, TokenIs
                 return problem(409, "Conflict", str(exc))
             except _BadRequest as exc:
                 return problem(400, "Bad Request", str(exc))
+            except SQLAlchemyError as exc:
+                return problem(
+                    503, "Service Unavailable", f"storage failed, nothing changed: {exc.__class__.__name__}"
+                )
 
         return endpoint
 

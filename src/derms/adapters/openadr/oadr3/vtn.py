@@ -3,9 +3,12 @@
 Authorisation per object (3.0.1 User Guide, "Security" and the scopes of ``openadr3.yaml``):
 
 * BL clients read and write everything.
-* A VEN client reads programs and events only when they target it (no targets, or a
-  ``VEN_NAME``, ``GROUP`` or ``RESOURCE_NAME`` valuesMap that names it, its groups or its
-  resources) and only once its VEN object exists: an unregistered VEN sees nothing.
+* A VEN client reads programs and events only when they target it and only once its VEN
+  object exists: an unregistered VEN sees nothing. An object without targets addresses every
+  VEN; otherwise every ``VEN_NAME``, ``GROUP`` and ``RESOURCE_NAME`` valuesMap it carries must
+  name the VEN, one of its groups or one of its resources (filters are additive, as the
+  Definition's query rules say), and an object whose targets are all of other types (which
+  the VTN cannot evaluate) is shown to no VEN.
 * A VEN client creates and reads its own VEN object, resources, reports (``clientName`` is its
   venName) and subscriptions; it never sees another VEN's.
 
@@ -26,6 +29,7 @@ import httpx
 
 from derms.adapters.openadr.oadr3.auth import Principal
 from derms.adapters.openadr.oadr3.models import (
+    MODELS,
     Event,
     Notification,
     Program,
@@ -36,6 +40,7 @@ from derms.adapters.openadr.oadr3.models import (
     ValuesMap,
     Ven,
 )
+from derms.adapters.openadr.oadr3.store import Vtn3Store
 from derms.core.clock import Clock
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
@@ -69,13 +74,18 @@ class Vtn3:
         principal_of: Callable[[str], Principal | None],
         *,
         on_change: Callable[[str, Operation, Stored], None] | None = None,
+        store: Vtn3Store | None = None,
     ) -> None:
         self.clock = clock
         self.principal_of = principal_of
         self.on_change = on_change
+        self.store = store
         self.objects: dict[str, dict[str, Owned]] = {
             k: {} for k in ("PROGRAM", "EVENT", "REPORT", "SUBSCRIPTION", "VEN", "RESOURCE")
         }
+        if store is not None:
+            for row in store.load():
+                self.objects[row.kind][row.id] = Owned(MODELS[row.kind].model_validate(row.data), row.owner)
         self.deliveries: list[tuple[str, dict[str, object], int]] = []
         """(callbackUrl, notification, HTTP status or 0 on transport error), newest last."""
         self._http = httpx.AsyncClient(timeout=5.0)
@@ -112,17 +122,13 @@ class Vtn3:
     def targets_ven(self, targets: list[ValuesMap] | None, ven: Ven) -> bool:
         if not targets:
             return True
-        groups = {str(v) for t in ven.targets or [] if t.type == "GROUP" for v in t.values}
-        resources = self._resource_names(ven)
-        for t in targets:
-            values = {str(v) for v in t.values}
-            if (
-                (t.type == "VEN_NAME" and ven.ven_name in values)
-                or (t.type == "GROUP" and groups & values)
-                or (t.type == "RESOURCE_NAME" and resources & values)
-            ):
-                return True
-        return False
+        held = {
+            "VEN_NAME": {ven.ven_name},
+            "GROUP": {str(v) for t in ven.targets or [] if t.type == "GROUP" for v in t.values},
+            "RESOURCE_NAME": self._resource_names(ven),
+        }
+        known = [t for t in targets if t.type in held]
+        return bool(known) and all(held[t.type] & {str(v) for v in t.values} for t in known)
 
     def can_read(self, principal: Principal, kind: str, owned: Owned) -> bool:
         if principal.is_bl:
@@ -161,7 +167,7 @@ class Vtn3:
         stored = obj.model_copy(
             update={"id": uuid.uuid4().hex, "created_date_time": now, "modification_date_time": now}
         )
-        self.objects[kind][stored.id or ""] = Owned(stored, principal.client_id)
+        self._put(kind, Owned(stored, principal.client_id))
         self._changed(kind, "CREATE", stored)
         return stored
 
@@ -177,7 +183,7 @@ class Vtn3:
                 "modification_date_time": self.clock.now(),
             }
         )
-        self.objects[kind][object_id] = Owned(stored, current.owner)
+        self._put(kind, Owned(stored, current.owner))
         self._changed(kind, "UPDATE", stored)
         return stored
 
@@ -186,9 +192,18 @@ class Vtn3:
         if current is None or not self.can_read(principal, kind, current):
             raise Missing(f"{kind.lower()} {object_id} not found")
         self._check_write(principal, kind, current.obj, current)
+        if self.store is not None:
+            self.store.drop(kind, object_id)
         del self.objects[kind][object_id]
         self._changed(kind, "DELETE", current.obj)
         return current.obj
+
+    def _put(self, kind: str, owned: Owned) -> None:
+        """Write through first: if the database refuses, memory is unchanged."""
+        object_id = owned.obj.id or ""
+        if self.store is not None:
+            self.store.put(kind, object_id, owned.owner, owned.obj.wire())
+        self.objects[kind][object_id] = owned
 
     def _check_write(self, principal: Principal, kind: str, obj: Stored, current: Owned | None) -> None:
         scope = {
