@@ -18,11 +18,7 @@ from envoy_schema.server.schema.sep2.der import (
 )
 from envoy_schema.server.schema.sep2.end_device import EndDeviceRequest
 from envoy_schema.server.schema.sep2.log_events import LogEvent
-from envoy_schema.server.schema.sep2.metering_mirror import (
-    MirrorMeterReading,
-    MirrorMeterReadingList,
-    MirrorUsagePoint,
-)
+from envoy_schema.server.schema.sep2.metering_mirror import MirrorUsagePoint
 from envoy_schema.server.schema.sep2.pub_sub import Subscription
 from envoy_schema.server.schema.sep2.response import DERControlResponse as DERControlResponseBody
 from fastapi import Depends, FastAPI, Query, Request
@@ -32,6 +28,7 @@ from pydantic_xml import BaseXmlModel
 from derms.adapters.ieee2030_5 import hrefs, mappers
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.manager import Manager
+from derms.adapters.ieee2030_5.mirror_xml import parse_mirror_readings
 from derms.adapters.ieee2030_5.notifier import INTERNAL_SCOPE
 from derms.adapters.ieee2030_5.schema import (
     MAX_BODY_BYTES,
@@ -348,11 +345,7 @@ def create_app(
     @app.post("/mup/{mup_id}")
     async def mup_post(request: Request, scope: Scope, mup_id: int) -> Response:
         repo.mup(scope, mup_id)
-        raw = await _body(request)
-        if b"MirrorMeterReadingList" in raw[:200]:
-            readings = parse(raw, MirrorMeterReadingList).mirrorMeterReadings or []
-        else:
-            readings = [parse(raw, MirrorMeterReading)]
+        readings = parse_mirror_readings(await _body(request))
         await manager.post_readings(scope, mup_id, readings)
         return Response(status_code=201, headers={"Location": hrefs.mup(mup_id)})
 

@@ -97,8 +97,12 @@ _PARSER = etree.XMLParser(
 )
 
 
-def parse[M: BaseXmlModel](body: bytes, model: type[M]) -> M:
-    """Parse a request body into ``model``; raises :class:`XmlRejected` with the reason."""
+def safe_root(body: bytes, *expected: str) -> etree._Element:
+    """The root element of ``body`` if it is one of the 2030.5 elements ``expected``; else :class:`XmlRejected`.
+
+    Size limit first, then DOCTYPE/ENTITY refused before parsing, then lxml with entities,
+    DTDs and network off.
+    """
     if len(body) > MAX_BODY_BYTES:
         raise XmlRejected(f"body of {len(body)} bytes exceeds the {MAX_BODY_BYTES} byte limit")
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
@@ -109,9 +113,15 @@ def parse[M: BaseXmlModel](body: bytes, model: type[M]) -> M:
         raise XmlRejected(f"malformed XML: {exc}") from exc
     if root.getroottree().docinfo.doctype:
         raise XmlRejected("DOCTYPE is not allowed")
+    if root.tag not in [f"{{{NS}}}{name}" for name in expected]:
+        raise XmlRejected(f"expected <{'> or <'.join(expected)}> in {NS}, got {root.tag}")
+    return root
+
+
+def parse[M: BaseXmlModel](body: bytes, model: type[M]) -> M:
+    """Parse a request body into ``model``; raises :class:`XmlRejected` with the reason."""
     expected = model.__xml_tag__ or model.__name__
-    if etree.QName(root).localname != expected or etree.QName(root).namespace != NS:
-        raise XmlRejected(f"expected <{expected}> in {NS}, got {root.tag}")
+    root = safe_root(body, expected)
     try:
         return model.from_xml_tree(root)
     except (ValidationError, ValueError, TypeError) as exc:
