@@ -18,6 +18,8 @@ from derms.adapters.openadr.oadr20b.model import (
     ReportValue,
     Target,
 )
+from derms.adapters.openadr.oadr20b.pki import LabCa
+from derms.adapters.openadr.oadr20b.signature import Signer, Verifier
 from derms.adapters.openadr.oadr20b.vocabulary import (
     EventStatus,
     OptReason,
@@ -262,3 +264,42 @@ async def test_unacknowledged_event_is_sent_again(vtn, validator, clock):
     await call(vtn, "EiEvent", ack, validator)
     clock.advance(3 * vtn.poll_freq.total_seconds())
     assert (await call(vtn, "OadrPoll", codec.poll(ven_id), validator)).name == "oadrResponse"
+
+
+async def test_distribution_is_serialized_once_per_event_set(vtn, validator):
+    a = await register(vtn, validator, "ven-a")
+    b = await register(vtn, validator, "ven-b")
+    vtn.create_event(make_event("ev-1"))
+    replies = {
+        v: await vtn.handle("OadrPoll", codec.serialize(codec.envelope(codec.poll(v)))) for v in (a, b)
+    }
+    ids = {v: codec.parse_payload(r).request_id() for v, r in replies.items()}
+    assert ids[a] != ids[b]
+    # the same bytes as building the payload for this VEN from scratch; only the requestID differs
+    fresh = codec.distribute_event(ids[a], vtn.vtn_id, [(vtn.events["ev-1"], EventStatus.FAR)])
+    assert replies[a] == codec.serialize(codec.envelope(fresh))
+    assert replies[a].replace(ids[a].encode(), b"") == replies[b].replace(ids[b].encode(), b"")
+    assert validator.errors(codec.parse_payload(replies[b]).root) == []
+    assert len(vtn._distributions) == 1
+    # a new version is a new payload
+    vtn.modify_event(make_event("ev-1"))
+    poll = await call(vtn, "OadrPoll", codec.poll(a), validator)
+    assert codec.decode_event(poll.element.find("oadr:oadrEvent", codec.NS)).modification_number == 1
+    assert len(vtn._distributions) == 2
+
+
+async def test_signed_replies_are_signed_per_message(clock, validator, tmp_path):
+    lab = LabCa(tmp_path, clock.now())
+    issued = lab.issue("vtn", server=True)
+    signer = Signer.from_files(str(issued.certfile), str(issued.keyfile))
+    vtn = Vtn("VTN", clock, validator=validator, signer=lambda p: signer.sign(p, clock.now()))
+    a = await register(vtn, validator, "ven-a")
+    b = await register(vtn, validator, "ven-b")
+    vtn.create_event(make_event("ev-1"))
+    verifier = Verifier()
+    for v in (a, b):
+        poll = await call(vtn, "OadrPoll", codec.poll(v), validator)
+        assert poll.name == "oadrDistributeEvent"
+        assert verifier.verify(poll.root, issued.fingerprint, clock.now()) == issued.fingerprint
+    idle = await call(vtn, "OadrPoll", codec.poll(a), validator)
+    assert idle.name == "oadrResponse" and verifier.verify(idle.root, issued.fingerprint, clock.now())

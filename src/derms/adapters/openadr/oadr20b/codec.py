@@ -97,26 +97,39 @@ class Incoming:
 
     def ven_id(self) -> str | None:
         """The message's own ``ei:venID`` (not one inside a target)."""
-        for path in ("ei:venID", "pyld:eiRequestEvent/ei:venID", "pyld:eiCreatedEvent/ei:venID"):
-            value = text(self.element, path)
-            if value:
-                return value
+        for path in _VEN_ID_PATHS:
+            node = self.element.find(path)
+            if node is not None and node.text and node.text.strip():
+                return node.text.strip()
         return None
 
     def request_id(self) -> str | None:
-        for path in ("pyld:requestID", "ei:eiResponse/pyld:requestID", "pyld:eiRequestEvent/pyld:requestID"):
-            value = text(self.element, path)
-            if value is not None:
-                return value
+        for path in _REQUEST_ID_PATHS:
+            node = self.element.find(path)
+            if node is not None:
+                return (node.text or "").strip()
         return None
+
+
+def _clark(*paths: str) -> tuple[str, ...]:
+    """Prefixed paths in Clark notation: lxml finds them without a namespace map (faster)."""
+    return tuple("/".join(qname(step) for step in p.split("/")) for p in paths)
+
+
+_VEN_ID_PATHS = _clark("ei:venID", "pyld:eiRequestEvent/ei:venID", "pyld:eiCreatedEvent/ei:venID")
+_REQUEST_ID_PATHS = _clark(
+    "pyld:requestID", "ei:eiResponse/pyld:requestID", "pyld:eiRequestEvent/pyld:requestID"
+)
+_PAYLOAD = qname("oadr:oadrPayload")
+_SIGNED_OBJECT = qname("oadr:oadrSignedObject")
 
 
 def parse_payload(data: bytes) -> Incoming:
     """Parse an ``oadrPayload``; raises :class:`MalformedMessage` when it is not one."""
     root = parse_xml(data)
-    if root.tag != qname("oadr:oadrPayload"):
+    if root.tag != _PAYLOAD:
         raise MalformedMessage(f"root element is {root.tag}, not oadrPayload")
-    signed = root.find("oadr:oadrSignedObject", NS)
+    signed = root.find(_SIGNED_OBJECT)
     children = [] if signed is None else [c for c in signed if isinstance(c.tag, str)]
     if len(children) != 1:
         raise MalformedMessage("oadrSignedObject must hold exactly one message")

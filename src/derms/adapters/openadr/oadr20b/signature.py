@@ -121,5 +121,8 @@ class Verifier:
         return signer
 
 
+_SIGNATURE = qname("ds:Signature")
+
+
 def is_signed(payload: etree._Element) -> bool:
-    return payload.find("ds:Signature", NS) is not None
+    return payload.find(_SIGNATURE) is not None

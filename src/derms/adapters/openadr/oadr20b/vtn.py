@@ -35,6 +35,7 @@ from derms.adapters.openadr.oadr20b.model import (
 )
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator
 from derms.adapters.openadr.oadr20b.signature import SignatureError, Verifier, is_signed
+from derms.adapters.openadr.oadr20b.templates import Template
 from derms.adapters.openadr.oadr20b.vocabulary import (
     EventStatus,
     OptType,
@@ -176,6 +177,8 @@ class Vtn:
         self.opts: dict[str, Opt] = {}
         self.acknowledged: dict[tuple[str, str], datetime] = {}
         """(event id, VEN id) → when the VEN's oadrCreatedEvent for the current version arrived."""
+        self._distributions: dict[tuple[tuple[Event, EventStatus], ...], Template] = {}
+        """Serialized oadrDistributeEvent per event set as sent (versions, statuses, wire targets)."""
 
     # ------------------------------------------------------------------ operator side
 
@@ -267,15 +270,14 @@ class Vtn:
         except MalformedMessage as exc:
             return self._reply(codec.response(Status.INVALID_DATA, _short(exc), None, None))
         request_id = incoming.request_id()
+        ven_id = incoming.ven_id()
         signer_fp: str | None = None
         if is_signed(incoming.root) and self.verifier is not None:
             try:
                 signer_fp = self.verifier.verify(incoming.root, None, self.clock.now())
             except SignatureError as exc:
                 return self._reply(
-                    codec.response(
-                        Status.NOT_REGISTERED_OR_AUTHORIZED, _short(exc), request_id, incoming.ven_id()
-                    )
+                    codec.response(Status.NOT_REGISTERED_OR_AUTHORIZED, _short(exc), request_id, ven_id)
                 )
         elif self.require_signatures:
             return self._reply(
@@ -283,7 +285,7 @@ class Vtn:
                     Status.NOT_REGISTERED_OR_AUTHORIZED,
                     "XML signature required",
                     request_id,
-                    incoming.ven_id(),
+                    ven_id,
                 )
             )
         handler = _HANDLERS.get((service, incoming.name))
@@ -293,11 +295,10 @@ class Vtn:
                     Status.NOT_RECOGNIZED,
                     f"{incoming.name} is not handled by {service}",
                     request_id,
-                    incoming.ven_id(),
+                    ven_id,
                 )
             )
         ven: VenRecord | None = None
-        ven_id = incoming.ven_id()
         if incoming.name not in _UNAUTHENTICATED or ven_id:
             ven = self.vens.get(ven_id or "")
             if ven is None and incoming.name not in _UNAUTHENTICATED:
@@ -326,11 +327,21 @@ class Vtn:
             answer = codec.response(Status.INVALID_DATA, _short(exc), request_id, ven_id)
         return self._reply(answer)
 
-    def _reply(self, msg: etree._Element) -> bytes:
+    def _reply(self, msg: etree._Element | bytes) -> bytes:
+        if isinstance(msg, bytes):
+            return msg  # pre-serialized (unsigned mode only)
         payload = codec.envelope(msg)
         if self.signer is not None:
             payload = self.signer(payload)
         return codec.serialize(payload)
+
+    def _ok(self, request_id: str | None, ven_id: str) -> etree._Element | bytes:
+        """``oadrResponse`` 200 for ``ven_id``; from a template unless replies are signed."""
+        if self.signer is not None:
+            return codec.response(Status.OK, "OK", request_id, ven_id)
+        if request_id is None:
+            return _IDLE.fill(ven_id)
+        return _OK.fill(request_id, ven_id)
 
     @staticmethod
     def _fingerprint_ok(profile: VenProfile, peer: str | None) -> bool:
@@ -342,14 +353,14 @@ class Vtn:
 
     async def _query_registration(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         return codec.created_party_registration(
             Status.OK, "OK", msg.request_id() or "", self.vtn_id, None, None, self.poll_freq
         )
 
     async def _create_party_registration(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         reg = codec.decode_registration(msg.element)
         request_id = msg.request_id() or ""
 
@@ -397,7 +408,7 @@ class Vtn:
 
     async def _cancel_party_registration(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         registration_id = msg.element.findtext("ei:registrationID", namespaces=codec.NS)
         if registration_id != ven.registration_id:
@@ -419,7 +430,7 @@ class Vtn:
 
     async def _canceled_party_registration(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         code, _, _ = codec.decode_response(msg.element)
         if code == Status.OK:
@@ -430,30 +441,43 @@ class Vtn:
                 await self.listener.ven_cancelled(ven)
         return codec.response(Status.OK, "OK", msg.request_id(), ven.ven_id)
 
-    async def _ack(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
+    async def _ack(
+        self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
+    ) -> etree._Element | bytes:
         return codec.response(Status.OK, "OK", msg.request_id(), ven.ven_id if ven else None)
 
     # ------------------------------------------------------------------ EiEvent and OadrPoll
 
-    def distribute(self, ven: VenRecord, request_id: str | None = None) -> etree._Element:
+    def distribute(self, ven: VenRecord, request_id: str | None = None) -> etree._Element | bytes:
+        """The VEN's ``oadrDistributeEvent`` (2.0b 8.2.1: all its events, each as of now).
+
+        Unsigned, it is serialized once per event set and filled with the requestID for each
+        VEN it applies to; the key holds the events themselves, so any change builds anew.
+        """
         now = self.clock.now()
         ven.events_dirty = False
         ven.distributed_at = now
-        return codec.distribute_event(
-            request_id or _new_id(),
-            self.vtn_id,
-            ((_wire_target(e, ven), e.status_at(now)) for e in self.events_for(ven)),
-        )
+        request_id = request_id or _new_id()
+        events = tuple((_wire_target(e, ven), e.status_at(now)) for e in self.events_for(ven))
+        if self.signer is not None:
+            return codec.distribute_event(request_id, self.vtn_id, events)
+        template = self._distributions.get(events)
+        if template is None:
+            if len(self._distributions) >= _MAX_DISTRIBUTIONS:
+                self._distributions.clear()
+            template = Template.of(1, lambda rid: codec.distribute_event(rid, self.vtn_id, events))
+            self._distributions[events] = template
+        return template.fill(request_id)
 
     async def _request_event(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         return self.distribute(ven, msg.request_id())
 
     async def _created_event(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         _, responses = codec.decode_created_event(msg.element)
         problems = [r for r in responses if self._check_response(r) is not None]
@@ -474,7 +498,7 @@ class Vtn:
             self.acknowledged[(r.event_id, ven.ven_id)] = now
             if self.listener is not None:
                 await self.listener.event_response(ven, event, r.opt_type)
-        return codec.response(Status.OK, "OK", msg.request_id(), ven.ven_id)
+        return self._ok(msg.request_id() or "", ven.ven_id)
 
     def _check_response(self, r: EventResponse) -> str | None:
         event = self.events.get(r.event_id)
@@ -500,18 +524,22 @@ class Vtn:
                 return True
         return False
 
-    async def _poll(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
+    async def _poll(
+        self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
+    ) -> etree._Element | bytes:
         assert ven is not None
         if (ven.events_dirty or self._unacknowledged(ven)) and self.events_for(ven):
             return self.distribute(ven)
         ven.events_dirty = False
         if ven.outbox:
             return ven.outbox.popleft()
-        return codec.response(Status.OK, "OK", None, ven.ven_id)
+        return self._ok(None, ven.ven_id)
 
     # ------------------------------------------------------------------ EiOpt
 
-    async def _create_opt(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
+    async def _create_opt(
+        self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
+    ) -> etree._Element | bytes:
         assert ven is not None
         o = codec.decode_opt(msg.element)
         request_id = msg.request_id() or ""
@@ -540,7 +568,9 @@ class Vtn:
             self.store.save_schedule(o)
         return codec.created_opt(Status.OK, "OK", request_id, o.opt_id)
 
-    async def _cancel_opt(self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None) -> etree._Element:
+    async def _cancel_opt(
+        self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
+    ) -> etree._Element | bytes:
         assert ven is not None
         opt_id = msg.element.findtext("ei:optID", namespaces=codec.NS) or ""
         o = self.opts.get(opt_id)
@@ -578,7 +608,7 @@ class Vtn:
 
     async def _register_report(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         reports = [codec.decode_report(n) for n in msg.element.findall("oadr:oadrReport", codec.NS)]
         requests = []
@@ -612,7 +642,7 @@ class Vtn:
 
     async def _created_report(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         pending = msg.element.findall("oadr:oadrPendingReports/ei:reportRequestID", codec.NS)
         ven.pending_reports = {(n.text or "").strip() for n in pending}
@@ -620,7 +650,7 @@ class Vtn:
 
     async def _update_report(
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
-    ) -> etree._Element:
+    ) -> etree._Element | bytes:
         assert ven is not None
         points: list[tuple[ReportDescription, ReportValue]] = []
         for node in msg.element.findall("oadr:oadrReport", codec.NS):
@@ -654,9 +684,13 @@ class Vtn:
             self.store.save_ven(ven)
 
 
+_MAX_DISTRIBUTIONS = 1024
+_IDLE = Template.of(1, lambda ven_id: codec.response(Status.OK, "OK", None, ven_id))
+_OK = Template.of(2, lambda request_id, ven_id: codec.response(Status.OK, "OK", request_id, ven_id))
+
 _UNAUTHENTICATED = frozenset({"oadrQueryRegistration", "oadrCreatePartyRegistration"})
 
-_HANDLERS: dict[tuple[str, str], Callable[..., Awaitable[etree._Element]]] = {
+_HANDLERS: dict[tuple[str, str], Callable[..., Awaitable[etree._Element | bytes]]] = {
     ("EiRegisterParty", "oadrQueryRegistration"): Vtn._query_registration,
     ("EiRegisterParty", "oadrCreatePartyRegistration"): Vtn._create_party_registration,
     ("EiRegisterParty", "oadrCancelPartyRegistration"): Vtn._cancel_party_registration,
