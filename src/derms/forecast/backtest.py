@@ -22,7 +22,6 @@ References
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ import pandas as pd
 
 from derms.forecast import metrics
 from derms.forecast.calibration import clear_sky_index, kt_error_quantiles
+from derms.forecast.cliper import climatology_term, cliper, fit_weight, persistence_term
 from derms.forecast.load import fit_load_model, predict_at
 from derms.forecast.naive import persistence, residual_quantiles, seasonal_naive
 from derms.forecast.pv import PvSites, forecast_pv, pvwatts_ac
@@ -153,8 +153,9 @@ def backtest_pv() -> list[BacktestRow]:
     """PV forecast through the PVWatts chain vs naive baselines.
 
     With no archived weather forecasts for the TMY year, the clear-sky index that drives
-    :func:`forecast_pv` is itself a statistical forecast: smart persistence intraday
-    (Pedro & Coimbra 2012), hourly climatology day-ahead. An NWS forecast replaces it in
+    :func:`forecast_pv` is itself a statistical forecast from the site's own history: CLIPER
+    (:mod:`derms.forecast.cliper`), smart persistence blended with the hourly median index,
+    the weight per horizon fitted on the training months. An NWS forecast replaces it in
     operation.
     """
     source = TmyFileSource(pvlib_data_file("723170TYA.CSV"))
@@ -170,20 +171,19 @@ def backtest_pv() -> list[BacktestRow]:
     actual = pvwatts_ac(site, w.times, w.ghi[:, None], w.temp_air[:, None], w.wind_speed[:, None], 3600)[:, 0]
     kt = clear_sky_index(w.times, w.ghi, w.latitude, w.longitude, 3600)
     train_end = 273 * 24
-    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # night hours are all NaN
-        climatology = np.nanmedian(
-            kt[:train_end].reshape(-1, 24), axis=0
-        )  # per UTC hour, training months only
     mid = w.times + np.timedelta64(1800, "s")
     clear = clear_sky_ghi(solar_angles(mid, site.latitude, site.longitude)[0][:, 0])
     rows: list[BacktestRow] = []
     for h, label in ((1, "1 h"), (4, "4 h"), (24, "day-ahead")):
         issue = np.arange(24, len(actual) - h)
         target = issue + h
-        # intraday: the clear-sky index now (smart persistence); day-ahead, or with the sun
-        # down at issue: the training months' median index at the target's hour (climatology)
-        kt_f = np.where(np.isfinite(kt[issue]) & (h < 24), kt[issue], climatology[target % 24])
-        kt_f = np.where(np.isfinite(kt_f), kt_f, np.nanmedian(climatology))
+        # CLIPER (Yang 2019): persistence of the clear-sky index blended with the median index
+        # at the target's hour over the days already observed; weight fitted on training months
+        p = persistence_term(kt, issue, h, 24)
+        c = climatology_term(kt, target, 24)
+        fit = target < train_end
+        kt_f = cliper(p, c, fit_weight(kt[target][fit], p[fit], c[fit], clear[target][fit]))
+        kt_f = np.where(np.isfinite(kt_f), kt_f, 1.0)  # nothing observed yet: clear sky
         daylight = clear[target] > 50.0
         train, test = daylight & (target < train_end), daylight & (target >= train_end)
         errors = kt_error_quantiles(kt[target][train], kt_f[train], (0.1, 0.9))
