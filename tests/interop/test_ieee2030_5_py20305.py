@@ -129,6 +129,7 @@ async def test_py20305_discovers_registers_posts_telemetry_and_reads_controls(
         if runner is not None:
             await asyncio.wait_for(runner, 15)
 
+    await adapter.telemetry.flush()  # readings reach the bus in batches
     await adapter.context.bus.drain()  # type: ignore[attr-defined]
     samples = [s for m in messages if m.subject == "telemetry.ieee2030_5" for s in decode_telemetry(m.data)]
     powers = [s.p_w for s in samples if s.p_w is not None]

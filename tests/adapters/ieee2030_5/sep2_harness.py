@@ -74,5 +74,6 @@ class Harness:
         return self.certs.device(name)[2].lfdi
 
     async def published(self, subject_prefix: str) -> list[Any]:
+        await self.adapter.telemetry.flush()
         await self.bus.drain()
         return [m.data for m in self.messages if m.subject.startswith(subject_prefix)]

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.ieee2030_5 import hrefs
 from derms.adapters.ieee2030_5.app import create_app
+from derms.adapters.ieee2030_5.batching import TelemetryBatcher
 from derms.adapters.ieee2030_5.manager import Manager, ServerPolicy
 from derms.adapters.ieee2030_5.native import DerControlCommand
 from derms.adapters.ieee2030_5.notifier import Notifier
@@ -53,16 +54,19 @@ class Ieee2030_5Settings(BaseModel):
     allow_in_band: bool = True
     dispatch_primacy: int = 1
     """Primacy of the per-device program that carries platform dispatch (1: contracted provider)."""
+    telemetry_flush_s: float = 0.2
+    """Readings and DER status are published to the bus in batches at this interval (and on stop)."""
 
 
 class ContextSink:
-    """PlatformSink that forwards to the adapter context (bus)."""
+    """PlatformSink that forwards to the adapter context (bus); telemetry goes through ``batcher``."""
 
-    def __init__(self, context: AdapterContext) -> None:
+    def __init__(self, context: AdapterContext, batcher: TelemetryBatcher) -> None:
         self._context = context
+        self._batcher = batcher
 
     async def telemetry(self, samples: list[Telemetry]) -> None:
-        await self._context.publish_telemetry(samples)
+        await self._batcher.add(samples)
 
     async def command_state(self, command_id: str, der_id: str, state: CommandState, detail: str) -> None:
         await self._context.report_command(command_id, der_id, state, detail)
@@ -99,10 +103,11 @@ class Ieee2030_5Adapter(Adapter):
         super().__init__(context)
         self.settings = settings
         self.repo = Repository.restore(Persistence(engine)) if engine is not None else Repository()
+        self.telemetry = TelemetryBatcher(context.publish_telemetry, settings.telemetry_flush_s)
         self.manager = Manager(
             self.repo,
             context.clock,
-            ContextSink(context),
+            ContextSink(context, self.telemetry),
             ServerPolicy(
                 pen=settings.pen,
                 poll_rate=settings.poll_rate,
@@ -146,6 +151,7 @@ class Ieee2030_5Adapter(Adapter):
         self.manager.on_change(self.notifier.changed)
         self._server = TlsServer(self.app, context, s.host, s.port)
         await self._server.start()
+        self.telemetry.start()
         self._transitions = asyncio.create_task(self._watch_transitions())
 
     async def _watch_transitions(self) -> None:
@@ -173,6 +179,7 @@ class Ieee2030_5Adapter(Adapter):
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        await self.telemetry.stop()  # after the server: every acknowledged reading is published
 
     async def register_device(self, der: Der) -> None:
         """Out-of-band registration: ``der.address`` is the device's LFDI."""
