@@ -39,7 +39,7 @@ from derms.adapters.ieee2030_5.schema import (
     render,
 )
 from derms.adapters.ieee2030_5.scope import CertificateScope, DeviceScope
-from derms.adapters.ieee2030_5.tls import client_cert_der
+from derms.adapters.ieee2030_5.tls import client_cert_der, client_lfdi
 from derms.core.errors import NotFound, ValidationFailed
 
 DEFAULT_LIMIT = 1
@@ -108,6 +108,9 @@ def create_app(
         internal = request.scope.get("extensions", {}).get(INTERNAL_SCOPE)
         if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
             return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
+        lfdi = client_lfdi(request.scope)
+        if lfdi is not None:
+            return CertificateScope(lfdi, sfdi_from_lfdi(lfdi), "tls")
         der = client_cert_der(request.scope)
         source = "tls"
         peer = request.client.host if request.client else ""
@@ -409,4 +412,9 @@ def create_app(
         manager.unsubscribe(scope, edev_id, sub_id)
         return Response(status_code=204)
 
+    hot = {hrefs.TIME, "/edev/{edev_id}/derp/{program_id}/derc", "/edev/{edev_id}/derp/{program_id}/actderc"}
+    hot.add("/mup/{mup_id}")
+    app.router.routes.sort(
+        key=lambda route: getattr(route, "path", "") not in hot
+    )  # polled routes match first
     return app

@@ -41,6 +41,10 @@ class Repository:
         self._by_der: dict[str, int] = {}
         self._aggregated: dict[int, set[int]] = defaultdict(set)
         self.programs: dict[int, ProgramRecord] = {}
+        self._programs_by_edev: dict[int, list[ProgramRecord]] = defaultdict(list)
+        self._programs_by_tenant: dict[str, list[ProgramRecord]] = defaultdict(list)
+        """Programs for every device of a tenant (``edev_ids`` None)."""
+        self._scopes: dict[str, DeviceScope] = {}
         self.controls: dict[int, ControlRecord] = {}
         self._controls_by_program: dict[int, list[int]] = defaultdict(list)
         self._control_by_mrid: dict[str, int] = {}
@@ -84,17 +88,24 @@ class Repository:
 
     # --- scope -------------------------------------------------------------------------
     def scope_for(self, cert: CertificateScope) -> DeviceScope:
+        """The certificate's scope; cached per registered LFDI until an EndDevice is added."""
+        cached = self._scopes.get(cert.lfdi)
+        if cached is not None:
+            return cached
         edev_id = self._by_lfdi.get(cert.lfdi)
         if edev_id is None:
             return DeviceScope(cert.lfdi, cert.sfdi, None, None, frozenset())
         edev = self.end_devices[edev_id]
         visible = {edev_id} | (self._aggregated[edev_id] if edev.is_aggregator else set())
-        return DeviceScope(
+        scope = DeviceScope(
             cert.lfdi, cert.sfdi, edev.tenant_id, edev_id, frozenset(visible), edev.is_aggregator
         )
+        self._scopes[cert.lfdi] = scope
+        return scope
 
     # --- end devices -------------------------------------------------------------------
     def add_end_device(self, record: EndDeviceRecord) -> EndDeviceRecord:
+        self._scopes.clear()  # an aggregator's visible set may grow
         self.end_devices[record.id] = record
         self._by_lfdi[record.lfdi] = record.id
         if record.der_id:
@@ -128,6 +139,11 @@ class Repository:
     # --- programs ----------------------------------------------------------------------
     def add_program(self, record: ProgramRecord) -> ProgramRecord:
         self.programs[record.id] = record
+        if record.edev_ids is None:
+            self._programs_by_tenant[record.tenant_id].append(record)
+        else:
+            for edev_id in record.edev_ids:
+                self._programs_by_edev[edev_id].append(record)
         self.save(record)
         return record
 
@@ -139,11 +155,8 @@ class Repository:
 
     def programs_for(self, edev: EndDeviceRecord) -> list[ProgramRecord]:
         """Programs assigned to ``edev``, ordered by primacy then id (2030.5 list order)."""
-        found = [
-            p
-            for p in self.programs.values()
-            if p.tenant_id == edev.tenant_id and (p.edev_ids is None or edev.id in p.edev_ids)
-        ]
+        found = [p for p in self._programs_by_edev.get(edev.id, ()) if p.tenant_id == edev.tenant_id]
+        found += self._programs_by_tenant.get(edev.tenant_id, ())
         return sorted(found, key=lambda p: (p.primacy, p.id))
 
     def program_for(self, edev: EndDeviceRecord, program_id: int) -> ProgramRecord:

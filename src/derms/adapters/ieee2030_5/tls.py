@@ -3,8 +3,9 @@
 The server offers TLS 1.2 with ``ECDHE-ECDSA-AES128-CCM8`` (named explicitly: OpenSSL 3
 leaves CCM-8 out of its default list) on P-256, and requires a client certificate chaining
 to the configured SERCA. uvicorn 0.54 does not pass the peer certificate to the ASGI app,
-so :class:`ClientCertProtocol` reads it from the TLS transport and stores it in the ASGI
-scope under ``scope["extensions"]["tls"]["client_cert_der"]``.
+so :class:`ClientCertProtocol` reads it from the TLS transport once per connection and
+stores it, with its LFDI, in the ASGI scope under ``scope["extensions"]["tls"]``
+(``client_cert_der``, ``lfdi``, ``cipher``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der
 
 CSIP_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 """The one suite IEEE 2030.5-2018 6.11.5 requires."""
@@ -66,6 +69,12 @@ def client_cert_der(scope: MutableMapping[str, Any]) -> bytes | None:
     return cert if isinstance(cert, bytes) else None
 
 
+def client_lfdi(scope: MutableMapping[str, Any]) -> str | None:
+    """The LFDI of this connection's verified client certificate, computed once per connection."""
+    lfdi = scope.get("extensions", {}).get("tls", {}).get("lfdi")
+    return lfdi if isinstance(lfdi, str) else None
+
+
 class ClientCertProtocol(HttpToolsProtocol):
     """uvicorn HTTP protocol that exposes the TLS peer certificate to the ASGI app."""
 
@@ -73,11 +82,15 @@ class ClientCertProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        cipher = ssl_object.cipher() if ssl_object is not None else None
+        tls = {
+            "client_cert_der": cert,
+            "lfdi": lfdi_from_cert_der(cert) if cert else None,
+            "cipher": ssl_object.cipher() if ssl_object is not None else None,
+        }
         inner: ASGIApp = self.app
 
         async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-            scope.setdefault("extensions", {})["tls"] = {"client_cert_der": cert, "cipher": cipher}
+            scope.setdefault("extensions", {})["tls"] = tls
             await inner(scope, receive, send)
 
         self.app = app
