@@ -142,3 +142,35 @@ def test_fifteen_minute_intervals_and_bad_input():
         like_day_baseline(load, days[::-1], ev, 14, 18, CAISO_10_IN_10)
     with pytest.raises(ValueError, match="out of range"):
         like_day_baseline(load, days, ev, 18, 14, CAISO_10_IN_10)
+
+
+def test_nyiso_weekend_uses_like_saturdays_without_excluding_events_or_holidays():
+    """NYISO weekend CBL window: the 3 most recent like (Saturday) days, no exclusion of
+    holidays or event days; the 2 highest are averaged.
+
+    Event Saturday 18 July 2026. Saturdays before it: 11 July (an earlier event, 600 W),
+    4 July (Independence Day, 900 W), 27 June (300 W); Sundays are 50 W and must not count.
+    Window (11 Jul, 4 Jul, 27 Jun); 2 highest: (900 + 600) / 2 = 750 W. The event day is
+    750 W before the event, so the in-day factor is 750 / 750 = 1.
+    PJM's screened rule on the same data skips 11 July (event) and 4 July (holiday, a Sunday
+    class day) and takes 27 June, 20 June and 13 June: (1000 + 1000) / 2 = 1000 W unadjusted.
+    """
+    days = np.arange(np.datetime64("2026-06-01"), np.datetime64("2026-07-19"))
+    load = np.full((len(days), 24), 1000.0)
+    saturdays = {date(2026, 7, 11): 600.0, date(2026, 7, 4): 900.0, date(2026, 6, 27): 300.0}
+    for i, d in enumerate(days.astype(object)):
+        if d.weekday() == 6:
+            load[i] = 50.0
+        load[i] = saturdays.get(d, load[i, 0])
+    load[-1] = 750.0
+    excluded = days == np.datetime64("2026-07-11")
+    holidays = {date(2026, 7, 4)}
+    r = like_day_baseline(load, days, len(days) - 1, 14, 18, NYISO_CBL, excluded=excluded, holidays=holidays)
+    assert r.window_days == (date(2026, 7, 11), date(2026, 7, 4), date(2026, 6, 27))
+    assert r.selected_days == (date(2026, 7, 11), date(2026, 7, 4))
+    assert r.adjustment == pytest.approx(1.0)
+    assert r.adjusted[15] == pytest.approx(750.0)
+    pjm = with_overrides(PJM_HIGH_4_OF_5, adjustment=Adjustment.NONE)
+    r = like_day_baseline(load, days, len(days) - 1, 14, 18, pjm, excluded=excluded, holidays=holidays)
+    assert r.window_days == (date(2026, 6, 27), date(2026, 6, 20), date(2026, 6, 13))
+    assert r.adjusted[15] == pytest.approx(1000.0)

@@ -5,32 +5,46 @@ responded. All three ISO methods here share one shape — pick recent eligible *
 (weekday vs weekend/holiday), optionally keep the highest-usage ones, average them
 interval by interval, then adjust the average to the event day's own load shortly before
 the event. They differ only in the parameters, which :class:`LikeDayRule` holds, so each
-program can configure its own. The shipped presets:
+program can configure its own.
+
+Where each preset's numbers come from. The manuals themselves (CAISO Business Practice
+Manual for Demand Response and Tariff §4.13.4; NYISO Manual 7 (EDRP) and the ICAP Manual;
+PJM Manual 11) could not be read clause by clause while writing: only their front matter
+was reachable. A number is marked *source* where a public text reachable then states it,
+and *unverified* where it is the author's reading of the manual that no reachable text
+confirmed; docs/forecasting.md has the same table.
 
 ``CAISO_10_IN_10``
-    CAISO Business Practice Manual for Metering, section 12 "Performance evaluation
-    methodologies", Customer Load Baseline (CAISO Tariff 4.13.4): weekdays — the average of
-    the 10 most recent non-event like days in a 45-day look-back; weekends and holidays —
-    4 in 4. Day-of ("load point") adjustment: multiplicative, from the 3 hours that end one
-    hour before the event (hours −4 … −2), capped at ±20 %.
+    - 10 like days averaged, same-day adjustment capped at ±20 %: *source* — Nexant for
+      CAISO, "Draft California ISO Baseline Accuracy Work Group Proposal", 4 April 2017,
+      §1: proxy demand resources and RDRR "use a 10 of 10 baseline with a 20% same day
+      adjustment".
+    - 45-day look-back, at least 5 like days, weekends and holidays 4 in 4, the adjustment
+      window hours −4 … −2 (the 3 hours ending one hour before the event), multiplicative:
+      *unverified*. The residential "5 of 10" and ±40 % variants asked about in CAISO's
+      ESDER baseline work were not found in any reachable text and are not presets.
 ``NYISO_CBL``
-    NYISO Emergency Demand Response Program Manual (Manual 7) and ICAP Manual section 4.12,
-    "Average Day CBL": weekdays — the 10 most recent like days in a 30-day look-back, drop
-    days whose event-period usage is below 25 % of the window average, average the 5
-    highest; weekends — 2 highest of the 3 most recent like days. In-day weather-sensitive
-    adjustment: multiplicative, from the 2 hours starting 4 hours before the event, bounded
-    to [0.8, 1.2].
+    - weekends: the 3 most recent *like* weekend days — Saturdays for a Saturday, Sundays
+      for a Sunday — with "no exclusions for Holidays or event days": *source* — the CBL
+      window clause quoted in Law Insider's "Establish the CBL Window" samples (a contract
+      reproducing the New York average-day CBL procedure). Hence ``saturday_separate`` and
+      ``weekend_screened=False``.
+    - weekend selection 2 highest of 3; weekdays 10 like days in a 30-day look-back,
+      low-usage days (< 25 % of the window mean) dropped, 5 highest averaged; in-day
+      adjustment multiplicative over the 2 hours starting 4 hours before the event,
+      within [0.8, 1.2]: *unverified*.
 ``PJM_HIGH_4_OF_5``
-    PJM Manual 11, section 10 (Economic Load Response), "Customer Baseline Load": weekdays —
-    the 5 most recent non-event weekdays in a 45-day look-back, excluding low-usage days
-    (< 25 % of the average), average the 4 highest by event-period usage; Saturdays and
-    Sundays/holidays — 2 highest of the 3 most recent like days. Symmetric additive
-    adjustment (SAA): the difference between actual and baseline load averaged over the
-    3 hours ending one hour before the event, added to every event interval, uncapped.
+    - the adjustment window, 3 hours after skipping the hour before the event (hours
+      −4 … −2): consistent with *source* — RTO Insider, "Improved DR Baseline Processes
+      OKd", 25 February 2025, on the Same Day (3 + 2) CBL added to Manual 11 (event hours
+      ending 13–17 → hours ending 9–11 before it); that article concerns a different CBL.
+    - weekdays 5 most recent in 45 days without events, holidays and low-usage days
+      (< 25 %), 4 highest averaged; Saturdays, and Sundays with holidays, separately 2 of
+      the 3 most recent; symmetric additive adjustment, uncapped: *unverified*.
 
-The presets were checked against the manuals' published rules as far as the reference
-texts were reachable while writing (see docs/forecasting.md); every number is a field of
-:class:`LikeDayRule`, so a program whose tariff differs overrides it rather than the code.
+Every number is a field of :class:`LikeDayRule`, so a program whose tariff says otherwise
+overrides it (:func:`with_overrides`) rather than the code. Check the current manual before
+settling money on a preset.
 
 Missing data are never zero: a candidate day with any NaN in the event period or the
 adjustment window is ineligible (and reported); a NaN in the event day's own adjustment
@@ -82,7 +96,10 @@ class LikeDayRule:
     low_usage_fraction: float | None = None
     """Drop window days whose event-period mean is below this fraction of the window mean."""
     saturday_separate: bool = False
-    """Saturdays are like only to Saturdays, Sundays and holidays to each other (PJM)."""
+    """Saturdays are like only to Saturdays, Sundays and holidays to each other (PJM, NYISO)."""
+    weekend_screened: bool = True
+    """For a weekend or holiday event, drop earlier event days (``excluded``) and holidays from
+    the like days; ``False`` keeps them and matches weekend days by weekday alone (NYISO)."""
     adjustment: Adjustment = Adjustment.NONE
     adjustment_start_h: float = 4.0
     """The adjustment window starts this many hours before the event start."""
@@ -108,6 +125,8 @@ NYISO_CBL = LikeDayRule(
     weekend=DayRule(n_window=3, n_select=2, min_days=2),
     lookback_days=30,
     low_usage_fraction=0.25,
+    saturday_separate=True,
+    weekend_screened=False,
     adjustment=Adjustment.MULTIPLICATIVE,
     adjustment_start_h=4.0,
     adjustment_hours=2.0,
@@ -208,6 +227,7 @@ def like_day_baseline(
     adj = np.arange(adj_start, adj_start + round(rule.adjustment_hours * per_h))
     notes: list[str] = []
 
+    screen = rule.weekend_screened or cls == "weekday"
     # Eligible like days, most recent first.
     candidates: list[int] = []
     for back in range(1, rule.lookback_days + 1):
@@ -217,7 +237,9 @@ def like_day_baseline(
                 f"history starts {back - 1} days before the event; look-back is {rule.lookback_days}"
             )
             break
-        if excluded[d] or _day_class(dates[d], holidays, rule.saturday_separate) != cls:
+        if screen and excluded[d]:
+            continue
+        if _day_class(dates[d], holidays if screen else frozenset(), rule.saturday_separate) != cls:
             continue
         rows = d * k + np.r_[np.arange(event_start, event_end), adj]
         if (rows < 0).any() or np.isnan(flat[rows]).any():
