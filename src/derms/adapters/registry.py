@@ -45,7 +45,7 @@ def _translator_factories() -> dict[str, Callable[[Any, Any], Translator]]:
     return {
         "sim": lambda _s, _a: SimulatedTranslator(),
         "ieee2030_5": lambda _s, _a: Ieee2030_5Translator(),
-        "openadr": lambda s, _a: OpenAdrTranslator(market_context=s.market_context),
+        "openadr": OpenAdrTranslator.for_adapter,
         "ocpp": lambda _s, _a: OcppTranslator(),
         "sunspec": lambda _s, a: SunSpecTranslator(a.device_map),  # scale factors read from the device
         "dnp3": lambda _s, _a: Dnp3Translator(),

@@ -1,7 +1,9 @@
-"""Setpoint → OpenADR 2.0b event translation.
+"""Setpoint → OpenADR event translation (2.0b, or 3.0.1 for VENs that speak it).
 
 A DER reached over OpenADR is a VEN resource (``Der.address`` = ``"<venName>/<resourceID>"``
-or ``"<venName>"`` for the whole VEN). Controls map to 2.0b signals (2.0b Table 1):
+or ``"<venName>"`` for the whole VEN). When the VEN is a 3.0.1 VEN (``Oadr3Route.speaks``),
+the setpoint becomes a 3.0.1 event in the adapter's dispatch program
+(:mod:`derms.bridge.openadr3`). Otherwise controls map to 2.0b signals (2.0b Table 1):
 
 * :class:`LoadShed` → ``SIMPLE``/``level`` 1..3 (0 is normal operation);
 * :class:`LoadLimit` → ``LOAD_DISPATCH``/``setpoint`` in kW of real power;
@@ -15,7 +17,10 @@ OpenADR carries floats (``ei:payloadFloat``), so the only quantisation is the ad
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from derms.adapters.base import NativeCommand, PrecisionLoss
 from derms.adapters.openadr.oadr20b.model import (
@@ -27,12 +32,25 @@ from derms.adapters.openadr.oadr20b.model import (
     Target,
 )
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, ResponseRequired, SignalName, SignalType
+from derms.bridge.openadr3 import event_for
 from derms.core.controls import ActivePowerTarget, LoadLimit, LoadShed, PriceSignal
 from derms.core.der import Der
 from derms.core.dispatch import Setpoint
 from derms.core.errors import LimitViolation
 
+if TYPE_CHECKING:
+    from derms.adapters.openadr.adapter import OpenAdrVtnAdapter
+    from derms.adapters.openadr.settings import OpenAdrSettings
+
 PROTOCOL = "openadr"
+
+
+@dataclass(frozen=True, slots=True)
+class Oadr3Route:
+    """How setpoints reach 3.0.1 VENs: which venNames speak 3.0.1, and the dispatch program's id."""
+
+    speaks: Callable[[str], bool]
+    program_id: Callable[[], str]
 
 
 def target_for(address: str) -> Target:
@@ -48,14 +66,42 @@ class OpenAdrTranslator:
 
     protocol = PROTOCOL
 
-    def __init__(self, market_context: str, resolution_kw: float = 0.001, priority: int = 1) -> None:
+    def __init__(
+        self,
+        market_context: str,
+        resolution_kw: float = 0.001,
+        priority: int = 1,
+        oadr3: Oadr3Route | None = None,
+    ) -> None:
         if resolution_kw <= 0:
             raise ValueError("resolution_kw must be positive")
         self.market_context = market_context
         self.resolution_kw = resolution_kw
         self.priority = priority
+        self.oadr3 = oadr3
+
+    @classmethod
+    def for_adapter(cls, settings: OpenAdrSettings, adapter: OpenAdrVtnAdapter) -> OpenAdrTranslator:
+        """The translator feeding ``adapter``: 3.0.1 VENs are routed to its 3.0.1 VTN when enabled."""
+        route = None
+        if adapter.vtn3 is not None:
+            route = Oadr3Route(adapter.speaks_oadr3, adapter.dispatch_program_id)
+        return cls(settings.market_context, settings.dispatch_resolution_kw, oadr3=route)
 
     def translate(self, der: Der, setpoint: Setpoint, command_id: str) -> NativeCommand:
+        if self.oadr3 is not None and self.oadr3.speaks(der.address.partition("/")[0]):
+            event3, losses3 = event_for(
+                der, setpoint, command_id, self.oadr3.program_id(), self.priority, self.resolution_kw
+            )
+            return NativeCommand(
+                command_id=command_id,
+                der_id=der.id,
+                protocol=PROTOCOL,
+                payload=event3,
+                start=setpoint.start,
+                end=setpoint.end,
+                losses=tuple(losses3),
+            )
         control = setpoint.control
         losses: list[PrecisionLoss] = []
         item: ItemBase | None = None

@@ -21,6 +21,8 @@ from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.openadr.oadr3.app import BASE_PATH as OADR3_BASE
 from derms.adapters.openadr.oadr3.app import build as build_oadr3
 from derms.adapters.openadr.oadr3.auth import Client
+from derms.adapters.openadr.oadr3.dispatch import Dispatch3
+from derms.adapters.openadr.oadr3.models import Event as Event3
 from derms.adapters.openadr.oadr3.models import Report as Report3
 from derms.adapters.openadr.oadr3.models import Stored
 from derms.adapters.openadr.oadr3.store import Vtn3Store
@@ -100,6 +102,7 @@ class OpenAdrVtnAdapter(Adapter):
         self.server = HttpServer(make_app(self.vtn), settings.host, settings.port, tls)
         self.vtn3: Vtn3 | None = None
         self.server3: HttpServer | None = None
+        self.dispatch3: Dispatch3 | None = None
         if settings.oadr3_enabled:
             clients = [
                 Client(c.client_id, c.client_secret, c.role, c.ven_name) for c in settings.oadr3_clients
@@ -108,6 +111,8 @@ class OpenAdrVtnAdapter(Adapter):
             app3, self.vtn3, _ = build_oadr3(clients, context.clock, store3)
             self.vtn3.on_change = self._oadr3_changed
             self.server3 = HttpServer(app3, settings.host, settings.oadr3_port, tls)
+            ven_names = frozenset(c.ven_name for c in settings.oadr3_clients if c.ven_name)
+            self.dispatch3 = Dispatch3(self.vtn3, settings.oadr3_program_name, ven_names, self._report3)
         self._ders: dict[str, Der] = {}
         self._by_address: dict[str, str] = {}
         self._commands: dict[str, NativeCommand] = {}
@@ -153,6 +158,10 @@ class OpenAdrVtnAdapter(Adapter):
         if command.der_id not in self._ders:
             raise NotFound("der", command.der_id)
         event = command.payload
+        if isinstance(event, Event3) and self.dispatch3 is not None:
+            ven_name = self._ders[command.der_id].address.partition("/")[0]
+            await self.dispatch3.send(command, event, ven_name)
+            return
         if not isinstance(event, Event):
             await self.context.report_command(
                 command.command_id, command.der_id, CommandState.FAILED, "payload is not an OpenADR event"
@@ -167,7 +176,9 @@ class OpenAdrVtnAdapter(Adapter):
         await self._report(event.event_id, CommandState.SENT, "queued for the VEN's next oadrPoll")
 
     async def cancel(self, command_id: str) -> None:
-        """Cancel a sent event (eventStatus=cancelled, modificationNumber+1)."""
+        """Cancel a sent event (eventStatus=cancelled, modificationNumber+1; 3.0.1: deleted)."""
+        if self.dispatch3 is not None and await self.dispatch3.cancel(command_id):
+            return
         self.vtn.cancel_event(command_id)
         await self._report(command_id, CommandState.CANCELLED, "event cancelled")
 
@@ -178,9 +189,23 @@ class OpenAdrVtnAdapter(Adapter):
         self._states[event_id] = state
         await self.context.report_command(command.command_id, command.der_id, state, detail)
 
+    async def _report3(self, command: NativeCommand, state: CommandState, detail: str) -> None:
+        await self.context.report_command(command.command_id, command.der_id, state, detail)
+
+    def speaks_oadr3(self, ven_name: str) -> bool:
+        """Commands for this VEN go out as 3.0.1 events (see :mod:`derms.bridge.openadr3`)."""
+        return self.dispatch3 is not None and self.dispatch3.speaks(ven_name)
+
+    def dispatch_program_id(self) -> str:
+        if self.dispatch3 is None:
+            raise RuntimeError("the 3.0.1 VTN is not enabled")
+        return self.dispatch3.program_id()
+
     async def _tick(self) -> None:
         while True:
             now = self.context.clock.now()
+            if self.dispatch3 is not None:
+                await self.dispatch3.tick(now)
             for event_id in list(self._commands):
                 event = self.vtn.events.get(event_id)
                 state = self._states.get(event_id)
@@ -211,7 +236,9 @@ class OpenAdrVtnAdapter(Adapter):
             samples = report_telemetry(obj, self._der_for, self.context.clock.now())
             if samples:
                 self._pending.append(asyncio.create_task(self.context.publish_telemetry(samples)))
-                self._pending = [t for t in self._pending if not t.done()]
+            if self.dispatch3 is not None:
+                self._pending.append(asyncio.create_task(self.dispatch3.changed(kind, obj)))
+            self._pending = [t for t in self._pending if not t.done()]
 
     # ---------------------------------------------------------------- VtnListener
 

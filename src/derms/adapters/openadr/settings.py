@@ -56,3 +56,5 @@ class OpenAdrSettings(BaseSettings):
     """Also serve the OpenADR 3.0.1 VTN (REST/JSON) on ``oadr3_port``."""
     oadr3_port: int = 8081
     oadr3_clients: list[Oadr3Client] = Field(default_factory=list)
+    oadr3_program_name: str = "derms-dispatch"
+    """3.0.1 program that carries platform commands to 3.0.1 VENs (created on first use)."""

@@ -7,7 +7,7 @@ Field names are the specification's (camelCase on the wire). Objects carry the V
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -17,6 +17,21 @@ DURATION = re.compile(
     r"^(-?)P(?=\d|T\d)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)([DW]))?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
 """``components/schemas/duration`` pattern (ISO 8601 duration)."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """An ISO 8601 duration without years or months (``ValueError`` otherwise, e.g. ``P9999Y``)."""
+    m = DURATION.match(text)
+    if not m:
+        raise ValueError(f"not an ISO 8601 duration: {text!r}")
+    sign, years, months, n, unit, hours, minutes, seconds = m.groups()
+    if years or months:
+        raise ValueError(f"calendar duration {text!r} has no fixed length")
+    days = int(n or 0) * (7 if unit == "W" else 1)
+    value = timedelta(
+        days=days, hours=int(hours or 0), minutes=int(minutes or 0), seconds=float(seconds or 0)
+    )
+    return -value if sign == "-" else value
 
 
 def _duration(value: str) -> str:

@@ -2,8 +2,9 @@
 
 It takes an OAuth2 client-credentials token, creates its VEN object and resource, reads the
 events addressed to it (3.0.1 VENs poll ``GET /events``), applies the interval in force
-(payload types ``SIMPLE`` level, ``IMPORT_CAPACITY_LIMIT`` in kW, ``IMPORT_CAPACITY_SUBSCRIPTION``
-ignored) and posts ``USAGE`` reports (kW, load positive) for the events it acts on.
+(payload types ``SIMPLE`` level, ``IMPORT_CAPACITY_LIMIT`` in kW, ``DISPATCH_SETPOINT`` in kW
+as a consumption cap, since a load can only shed towards it; others ignored) and posts
+``USAGE`` reports (kW, load positive) for the events it acts on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 import httpx
 import structlog
 
-from derms.adapters.openadr.oadr3.models import DURATION
+from derms.adapters.openadr.oadr3.models import parse_duration
 from derms.core.clock import Clock
 from derms.sim.protocols.openadr.load import Command, SimulatedCiLoad
 
@@ -22,20 +23,8 @@ log = structlog.get_logger(__name__)
 
 
 def _duration(text: str | None) -> timedelta:
-    """ISO 8601 duration as in 3.0.1 (no years or months)."""
-    if not text:
-        return timedelta(0)
-    m = DURATION.match(text)
-    if not m:
-        raise ValueError(f"bad duration {text!r}")
-    sign, years, months, n, unit, hours, minutes, seconds = m.groups()
-    if years or months:
-        raise ValueError("calendar durations are not supported")
-    days = int(n or 0) * (7 if unit == "W" else 1)
-    value = timedelta(
-        days=days, hours=int(hours or 0), minutes=int(minutes or 0), seconds=float(seconds or 0)
-    )
-    return -value if sign == "-" else value
+    """ISO 8601 duration as in 3.0.1; absent means zero."""
+    return parse_duration(text) if text else timedelta(0)
 
 
 class CiLoadVen3:
@@ -122,7 +111,7 @@ class CiLoadVen3:
                 value = float(values[0])
                 if payload["type"] == "SIMPLE":
                     cmd.shed_level = max(cmd.shed_level, int(value))
-                elif payload["type"] == "IMPORT_CAPACITY_LIMIT":
+                elif payload["type"] in ("IMPORT_CAPACITY_LIMIT", "DISPATCH_SETPOINT"):
                     cap = value * 1000.0
                     cmd.limit_w = cap if cmd.limit_w is None else min(cmd.limit_w, cap)
         return cmd
