@@ -5,7 +5,7 @@ from derms.forecast.backtest import backtest_pv, format_table
 
 def test_pv_backtest_beats_persistence_and_seasonal_naive_on_real_weather():
     rows = backtest_pv()
-    ours = {r.horizon: r for r in rows if r.model == "clear-sky-index PVWatts"}
+    ours = {r.horizon: r for r in rows if r.model == "CLIPER clear-sky PVWatts"}
     naive = {r.horizon: r for r in rows if r.model == "seasonal naive"}
     assert set(ours) == {"1 h", "4 h", "day-ahead"}
     assert all(r.beats_persistence for r in ours.values())

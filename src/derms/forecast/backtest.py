@@ -216,7 +216,7 @@ def backtest_pv() -> list[BacktestRow]:
             _score(
                 "PV Greensboro TMY3",
                 label,
-                "clear-sky-index PVWatts",
+                "CLIPER clear-sky PVWatts",
                 actual[target][test],
                 ours[:, test],
                 4600.0,

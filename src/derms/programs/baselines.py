@@ -7,16 +7,17 @@ interval by interval, then adjust the average to the event day's own load shortl
 the event. They differ only in the parameters, which :class:`LikeDayRule` holds, so each
 program can configure its own.
 
-Where each preset's numbers come from. The manuals themselves (CAISO Business Practice
-Manual for Demand Response and Tariff §4.13.4; NYISO Manual 7 (EDRP) and the ICAP Manual;
-PJM Manual 11) could not be read clause by clause while writing: only their front matter
-was reachable. A number is marked *source* where a public text reachable then states it,
-and *unverified* where it is the author's reading of the manual that no reachable text
-confirmed; docs/forecasting.md has the same table.
+Where each preset's numbers come from. The manuals themselves could not be read clause by
+clause while writing: for NYISO Manual 7 (EDRP, version 7.2, June 2016) and PJM's manuals
+only front matter was reachable, and no CAISO business practice manual text was. The
+section numbers cited before (CAISO Metering BPM §12 and Tariff §4.13.4, NYISO ICAP Manual
+§4.12, PJM Manual 11 §10) are recollection, not checked. A number is marked *source* where
+a public text reachable then states it, and *unverified* where no reachable text confirmed
+it; docs/forecasting.md has the same table.
 
 ``CAISO_10_IN_10``
-    - 10 like days averaged, same-day adjustment capped at ±20 %: *source* — Nexant for
-      CAISO, "Draft California ISO Baseline Accuracy Work Group Proposal", 4 April 2017,
+    - 10 like days averaged, same-day adjustment capped at ±20 %: *source* — California
+      ISO, "Draft California ISO Baseline Accuracy Work Group Proposal", 4 April 2017,
       §1: proxy demand resources and RDRR "use a 10 of 10 baseline with a 20% same day
       adjustment".
     - 45-day look-back, at least 5 like days, weekends and holidays 4 in 4, the adjustment
@@ -25,10 +26,10 @@ confirmed; docs/forecasting.md has the same table.
       ESDER baseline work were not found in any reachable text and are not presets.
 ``NYISO_CBL``
     - weekends: the 3 most recent *like* weekend days — Saturdays for a Saturday, Sundays
-      for a Sunday — with "no exclusions for Holidays or event days": *source* — the CBL
-      window clause quoted in Law Insider's "Establish the CBL Window" samples (a contract
-      reproducing the New York average-day CBL procedure). Hence ``saturday_separate`` and
-      ``weekend_screened=False``.
+      for a Sunday — with "no exclusions for Holidays or event days": *source*, secondary —
+      a CBL window clause in Law Insider's "Establish the CBL Window" contract samples
+      (it does not name NYISO; its wording is that of the New York average-day CBL).
+      Hence ``saturday_separate`` and ``weekend_screened=False``.
     - weekend selection 2 highest of 3; weekdays 10 like days in a 30-day look-back,
       low-usage days (< 25 % of the window mean) dropped, 5 highest averaged; in-day
       adjustment multiplicative over the 2 hours starting 4 hours before the event,
