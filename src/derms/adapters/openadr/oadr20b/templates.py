@@ -26,14 +26,14 @@ class Template:
 
     @classmethod
     def of(cls, slots: int, build: Callable[..., etree._Element]) -> Template:
-        """``build(*markers)`` returns the message; each marker must land in exactly one text node."""
+        """``build(*markers)`` returns the message; each marker must land in one text node, in order."""
         markers = [f"slot{uuid.uuid4().hex}" for _ in range(slots)]
         data = codec.serialize(codec.envelope(build(*markers)))
         parts = []
         for marker in markers:
             head, found, data = data.partition(marker.encode())
             if not found or marker.encode() in data:
-                raise ValueError("each slot must appear exactly once in the payload")
+                raise ValueError("each slot must appear exactly once, in argument order")
             parts.append(head)
         parts.append(data)
         return cls(tuple(parts))
