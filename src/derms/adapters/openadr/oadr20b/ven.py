@@ -1,10 +1,15 @@
-"""OpenADR 2.0b VEN client (pull mode), for derms acting as an aggregator under a utility VTN.
+"""OpenADR 2.0b VEN client (pull or push mode), for derms acting as an aggregator under a VTN.
 
 Sequence (2.0b §8.4 and the certification test sequence): ``oadrQueryRegistration`` →
 ``oadrCreatePartyRegistration`` → ``oadrRegisterReport`` (our METADATA reports; the VTN's
 ``oadrRegisteredReport`` may request data points, answered with ``oadrCreatedReport``) →
 ``oadrRequestEvent`` → ``oadrCreatedEvent`` → ``oadrPoll`` every ``oadrRequestedOadrPollFreq``.
 Report data go out as ``oadrUpdateReport`` at each request's granularity.
+
+In the push model (``transport_address`` given, 2.0b 8.4) the VEN registers with
+``oadrHttpPullModel=false`` and serves ``push_app()`` at that address: the VTN POSTs
+``oadrDistributeEvent`` (and queued messages) to it and gets the ``oadrCreatedEvent`` (or
+``oadrCreatedReport``, ...) as the HTTP reply; the VEN then does not poll.
 
 The owner decides opt-in/out (``on_event``) and supplies report values (``read_point``);
 replies that are not well-formed or fail the schema are refused with 454 and change nothing.
@@ -21,6 +26,10 @@ from datetime import datetime, timedelta
 import httpx
 import structlog
 from lxml import etree
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from derms.adapters.openadr.oadr20b import codec
 from derms.adapters.openadr.oadr20b.model import (
@@ -33,6 +42,7 @@ from derms.adapters.openadr.oadr20b.model import (
     ReportValue,
 )
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator
+from derms.adapters.openadr.oadr20b.server import PATH
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType, ResponseRequired, Status
 from derms.adapters.openadr.oadr20b.xmlutil import MalformedMessage
 from derms.core.clock import Clock
@@ -75,6 +85,7 @@ class VenClient:
         validator: SchemaValidator | None = None,
         http: httpx.AsyncClient | None = None,
         ven_id: str | None = None,
+        transport_address: str | None = None,
     ) -> None:
         self.vtn_url = vtn_url.rstrip("/")
         self.ven_name = ven_name
@@ -87,6 +98,9 @@ class VenClient:
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self._own_http = http is None
         self.state = VenState(ven_id=ven_id)
+        self.transport_address = transport_address
+        """Root URL of :meth:`push_app` for the push model; ``None`` polls (pull model)."""
+        self._background: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         if self._own_http:
@@ -123,7 +137,8 @@ class VenClient:
             transport_name="simpleHttp",
             report_only=False,
             xml_signature=False,
-            http_pull_model=True,
+            http_pull_model=self.transport_address is None,
+            transport_address=self.transport_address,
             ven_id=self.state.ven_id,
             registration_id=self.state.registration_id,
         )
@@ -158,11 +173,17 @@ class VenClient:
         await self._accept_requests(reply)
 
     async def _accept_requests(self, reply: codec.Incoming) -> None:
+        created = self._created_report(reply)
+        if created is not None:
+            await self._send("EiReport", created)
+
+    def _created_report(self, reply: codec.Incoming) -> etree._Element | None:
+        """Take the report requests of an ``oadrRegisteredReport``/``oadrCreateReport``."""
         requests = [
             codec.decode_report_request(n) for n in reply.element.findall("oadr:oadrReportRequest", codec.NS)
         ]
         if not requests and reply.name != "oadrCreateReport":
-            return
+            return None
         known = {r.report_specifier_id for r in self.reports}
         pending = []
         for rr in requests:
@@ -170,15 +191,12 @@ class VenClient:
                 self.state.report_requests[rr.report_request_id] = rr
                 pending.append(rr.report_request_id)
         code = Status.OK if len(pending) == len(requests) else Status.REPORT_NOT_SUPPORTED
-        await self._send(
-            "EiReport",
-            codec.created_report(
-                code,
-                "OK" if code == Status.OK else "unknown report",
-                reply.request_id() or "",
-                pending,
-                self.ven_id,
-            ),
+        return codec.created_report(
+            code,
+            "OK" if code == Status.OK else "unknown report",
+            reply.request_id() or "",
+            pending,
+            self.ven_id,
         )
 
     async def send_due_reports(self) -> int:
@@ -231,6 +249,12 @@ class VenClient:
             self._ok(reply)
 
     async def _distribute(self, reply: codec.Incoming) -> None:
+        created = await self._created_event(reply)
+        if created is not None:
+            self._ok(await self._send("EiEvent", created))
+
+    async def _created_event(self, reply: codec.Incoming) -> etree._Element | None:
+        """Decide on each event of an ``oadrDistributeEvent``; the ``oadrCreatedEvent`` if due."""
         events = [codec.decode_event(n) for n in reply.element.findall("oadr:oadrEvent", codec.NS)]
         responses = []
         for event in events:
@@ -251,9 +275,9 @@ class VenClient:
                         event.event_id, event.modification_number, opt, request_id=reply.request_id() or ""
                     )
                 )
-        if responses:
-            ack = codec.created_event(Status.OK, "OK", reply.request_id() or "", responses, self.ven_id)
-            self._ok(await self._send("EiEvent", ack))
+        if not responses:
+            return None
+        return codec.created_event(Status.OK, "OK", reply.request_id() or "", responses, self.ven_id)
 
     async def opt(self, event_id: str, opt_type: OptType, reason: str = "participating") -> str:
         """Change our opt for an event after the fact with ``oadrCreateOpt``; returns the optID."""
@@ -305,14 +329,81 @@ class VenClient:
             )
         return reply.name
 
+    # ------------------------------------------------------------------ push model
+
+    def push_app(self) -> Starlette:
+        """The VEN's simple-HTTP endpoints for the VTN's pushes (serve it at ``transport_address``)."""
+
+        async def endpoint(request: Request) -> Response:
+            reply = await self.handle_push(request.path_params["service"], await request.body())
+            return Response(reply, media_type="application/xml")
+
+        return Starlette(routes=[Route(f"{PATH}/{{service}}", endpoint, methods=["POST"])])
+
+    async def handle_push(self, service: str, data: bytes) -> bytes:
+        """Answer one message the VTN pushed; the reply is the VEN's response message."""
+        try:
+            msg = codec.parse_payload(data)
+            if self.validator is not None:
+                self.validator.check(msg.root)
+        except MalformedMessage as exc:
+            return _payload(codec.response(Status.INVALID_DATA, str(exc)[:200], None, self.state.ven_id))
+        answer: etree._Element | None
+        try:
+            answer = await self._answer_push(service, msg)
+        except (MalformedMessage, VtnError) as exc:
+            answer = codec.response(Status.INVALID_DATA, str(exc)[:200], msg.request_id(), self.state.ven_id)
+        if answer is None:
+            answer = codec.response(Status.OK, "OK", msg.request_id(), self.ven_id)
+        return _payload(answer)
+
+    async def _answer_push(self, service: str, msg: codec.Incoming) -> etree._Element | None:
+        if self.state.registration_id is None:
+            return codec.response(
+                Status.NOT_REGISTERED_OR_AUTHORIZED, "not registered", msg.request_id(), None
+            )
+        match service, msg.name:
+            case "EiEvent", "oadrDistributeEvent":
+                if msg.element.findtext("ei:vtnID", namespaces=codec.NS) != self.state.vtn_id:
+                    return codec.response(Status.INVALID_ID, "unknown vtnID", msg.request_id(), self.ven_id)
+                return await self._created_event(msg)
+            case "EiReport", "oadrCreateReport":
+                return self._created_report(msg)
+            case "EiReport", "oadrCancelReport":
+                for node in msg.element.findall("ei:reportRequestID", codec.NS):
+                    self.state.report_requests.pop((node.text or "").strip(), None)
+                return codec.canceled_report(Status.OK, "OK", msg.request_id() or "", [], self.ven_id)
+            case "EiRegisterParty", "oadrRequestReregistration":
+                task = asyncio.create_task(self._reregister())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+                return None
+            case "EiRegisterParty", "oadrCancelPartyRegistration":
+                registration_id = self.state.registration_id
+                self.state.registration_id = None
+                return codec.canceled_party_registration(
+                    Status.OK, "OK", msg.request_id() or "", registration_id, self.ven_id
+                )
+        return codec.response(
+            Status.NOT_RECOGNIZED, f"{msg.name} is not handled by {service}", msg.request_id(), self.ven_id
+        )
+
+    async def _reregister(self) -> None:
+        try:
+            await self.register()
+            await self.register_reports()
+        except (httpx.HTTPError, MalformedMessage, VtnError) as exc:
+            log.warning("openadr.ven.reregistration_failed", vtn=self.vtn_url, error=str(exc))
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Register, then poll and report until ``stop`` is set. Transport errors are retried."""
+        """Register, then poll (pull model) and report until ``stop`` is set; errors are retried."""
         await self.register()
         await self.register_reports()
         await self.request_events()
         while not stop.is_set():
             try:
-                await self.poll()
+                if self.transport_address is None:
+                    await self.poll()
                 await self.send_due_reports()
             except (httpx.HTTPError, MalformedMessage, VtnError) as exc:
                 log.warning("openadr.ven.poll_failed", vtn=self.vtn_url, ven=self.ven_name, error=str(exc))
@@ -324,3 +415,7 @@ class VenClient:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _payload(msg: etree._Element) -> bytes:
+    return codec.serialize(codec.envelope(msg))

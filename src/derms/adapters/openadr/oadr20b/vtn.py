@@ -3,7 +3,10 @@
 :class:`Vtn` answers the five simple-HTTP services of 2.0b section 13 (EiRegisterParty,
 EiEvent, EiOpt, EiReport, OadrPoll) with bytes in and bytes out. In pull mode (2.0b 8.4,
 ``oadrHttpPullModel=true``) everything the VTN wants to say (new or modified events, report
-requests, re-registration, cancellation) waits for the VEN's next ``oadrPoll``.
+requests, re-registration, cancellation) waits for the VEN's next ``oadrPoll``. For a VEN
+registered in the push model (``oadrHttpPullModel=false`` with an ``oadrTransportAddress``) the
+same messages are handed out by :meth:`Vtn.next_push` to :class:`~.push.PushDelivery`, which
+POSTs them to the VEN; what it could not deliver stays queued for the VEN's next poll.
 
 Bad input never changes state: a payload that is not well-formed, fails the schema, names an
 unknown VEN or is out of sequence is answered with an ``oadrResponse`` carrying the 2.0b error
@@ -107,6 +110,11 @@ class VenRecord:
         return self.registration.ven_name
 
     @property
+    def push(self) -> bool:
+        """Registered for the simple-HTTP push model (2.0b 8.4): the VTN calls the VEN."""
+        return not self.registration.http_pull_model and bool(self.registration.transport_address)
+
+    @property
     def resource_ids(self) -> set[str]:
         found = set(self.profile.resource_ids)
         for r in self.reports.values():
@@ -128,6 +136,16 @@ class VenRecord:
             or set(self.profile.group_ids).intersection(target.group_ids + target.group_names)
             or (self.profile.party_id is not None and self.profile.party_id in target.party_ids)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message the VTN pushes to a push-model VEN's ``service`` endpoint."""
+
+    service: str
+    data: bytes
+    message: etree._Element | None
+    """The queued message (put back if delivery fails); ``None`` for the VEN's events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +197,8 @@ class Vtn:
         """(event id, VEN id) → when the VEN's oadrCreatedEvent for the current version arrived."""
         self._distributions: dict[tuple[tuple[Event, EventStatus], ...], Template] = {}
         """Serialized oadrDistributeEvent per event set as sent (versions, statuses, wire targets)."""
+        self.pusher: Callable[[VenRecord], None] | None = None
+        """Told when a push-model VEN has something to receive (see :mod:`.push`)."""
 
     # ------------------------------------------------------------------ operator side
 
@@ -216,11 +236,16 @@ class Vtn:
         return cancelled
 
     def request_reregistration(self, ven_id: str) -> None:
-        self.vens[ven_id].outbox.append(codec.request_reregistration(ven_id))
+        self._queue(self.vens[ven_id], codec.request_reregistration(ven_id))
 
     def cancel_registration(self, ven_id: str) -> None:
         ven = self.vens[ven_id]
-        ven.outbox.append(codec.cancel_party_registration(_new_id(), ven.registration_id, ven_id))
+        self._queue(ven, codec.cancel_party_registration(_new_id(), ven.registration_id, ven_id))
+
+    def _queue(self, ven: VenRecord, msg: etree._Element) -> None:
+        ven.outbox.append(msg)
+        if ven.push and self.pusher is not None:
+            self.pusher(ven)
 
     def opt_state(self, event_id: str, ven_id: str) -> OptState | None:
         history = self.opt_history.get((event_id, ven_id))
@@ -258,6 +283,61 @@ class Vtn:
         for ven in self.vens.values():
             if any(ven.targeted_by(e.target) for e in events):
                 ven.events_dirty = True
+                if ven.push and self.pusher is not None:
+                    self.pusher(ven)
+
+    # ------------------------------------------------------------------ push model
+
+    def next_push(self, ven: VenRecord) -> Outgoing | None:
+        """What to push to this VEN now: its changed events first, then queued messages."""
+        if ven.events_dirty and self.events_for(ven):
+            return Outgoing("EiEvent", self._reply(self.distribute(ven)), None)
+        ven.events_dirty = False
+        if ven.outbox:
+            msg = ven.outbox.popleft()
+            return Outgoing(_PUSH_SERVICES[etree.QName(msg).localname], self._reply(msg), msg)
+        return None
+
+    def push_failed(self, ven: VenRecord, sent: Outgoing) -> None:
+        """Keep an undelivered message for the next attempt or, if the VEN also polls, its poll."""
+        if sent.message is None:
+            ven.events_dirty = True
+        else:
+            ven.outbox.appendleft(sent.message)
+
+    async def push_reply(
+        self, ven: VenRecord, sent: Outgoing, data: bytes, peer_fingerprint: str | None = None
+    ) -> bool:
+        """Process the VEN's HTTP reply to a push; ``True`` if it accepted the message.
+
+        The reply is an ``oadrResponse`` (the VEN's own message, such as ``oadrCreatedEvent``,
+        may follow as a request of its own) or that message itself, which goes through
+        :meth:`handle` like any request: schema, signature, venID and fingerprint checks.
+        """
+        try:
+            incoming = codec.parse_payload(data)
+            if self.validator is not None:
+                self.validator.check(incoming.root)
+        except MalformedMessage:
+            return False
+        if incoming.name != "oadrResponse":
+            answer = codec.parse_payload(await self.handle(sent.service, data, peer_fingerprint))
+            return codec.decode_response(answer.element)[0] == Status.OK
+        if incoming.ven_id() not in (None, ven.ven_id):
+            return False
+        if is_signed(incoming.root) and self.verifier is not None:
+            try:
+                signer = self.verifier.verify(incoming.root, None, self.clock.now())
+            except SignatureError:
+                return False
+            if not self._fingerprint_ok(ven.profile, signer):
+                return False
+        elif self.require_signatures:
+            return False
+        try:
+            return codec.decode_response(incoming.element)[0] == Status.OK
+        except MalformedMessage:
+            return False
 
     # ------------------------------------------------------------------ wire side
 
@@ -676,17 +756,26 @@ class Vtn:
         return codec.updated_report(Status.OK, "OK", msg.request_id() or "", ven.ven_id)
 
     def request_report(self, ven_id: str, request: ReportRequest) -> None:
-        """Queue an ``oadrCreateReport`` for the VEN's next poll."""
+        """Queue an ``oadrCreateReport`` for the VEN's next poll (or push it)."""
         ven = self.vens[ven_id]
         ven.report_requests[request.report_request_id] = request
-        ven.outbox.append(codec.create_report(_new_id(), [request], ven_id))
         if self.store is not None:
             self.store.save_ven(ven)
+        self._queue(ven, codec.create_report(_new_id(), [request], ven_id))
 
 
 _MAX_DISTRIBUTIONS = 1024
 _IDLE = Template.of(1, lambda ven_id: codec.response(Status.OK, "OK", None, ven_id))
 _OK = Template.of(2, lambda request_id, ven_id: codec.response(Status.OK, "OK", request_id, ven_id))
+
+_PUSH_SERVICES = {
+    "oadrCreateReport": "EiReport",
+    "oadrCancelReport": "EiReport",
+    "oadrRegisterReport": "EiReport",
+    "oadrRequestReregistration": "EiRegisterParty",
+    "oadrCancelPartyRegistration": "EiRegisterParty",
+}
+"""The VEN endpoint of each message the VTN queues (2.0b section 13)."""
 
 _UNAUTHENTICATED = frozenset({"oadrQueryRegistration", "oadrCreatePartyRegistration"})
 
