@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
@@ -15,13 +15,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from derms.adapters.base import AdapterContext
+from derms.adapters.openadr.adapter import create_adapter
 from derms.adapters.openadr.oadr20b.server import HttpServer
 from derms.adapters.openadr.settings import Oadr3Client, OpenAdrSettings
 from derms.api.app import create_app
 from derms.api.auth import Role, create_user, issue_token
+from derms.bridge.openadr import OpenAdrTranslator
 from derms.bus import MemoryBus
 from derms.core.clock import ManualClock
+from derms.core.controls import LoadShed
 from derms.core.der import Capabilities, Der, DerKind
+from derms.core.dispatch import Reason, Setpoint
 from derms.core.events import COMMAND_STATE
 from derms.core.site import Customer, Site
 from derms.runtime import Runtime
@@ -164,3 +169,39 @@ async def test_operator_command_reaches_a_301_ven(sqlite_engine: Engine) -> None
             await v.close()
         await runtime.stop()
         await receiver.stop()
+
+
+async def test_cancel_deletes_the_event_and_the_program_survives_restart(sqlite_engine: Engine) -> None:
+    clock = ManualClock(NOON)
+    bus = MemoryBus(clock)
+    await bus.start()
+    states: list[str] = []
+
+    async def on_state(msg) -> None:  # type: ignore[no-untyped-def]
+        states.append(msg.data["state"])
+
+    await bus.subscribe(COMMAND_STATE, on_state)
+    settings = OpenAdrSettings(
+        port=0,
+        oadr3_enabled=True,
+        oadr3_port=0,
+        oadr3_clients=[Oadr3Client(client_id="v", client_secret="s", role="VEN", ven_name="ci-3")],
+    )
+    der = Der("d", "s", DerKind.CI_LOAD, Capabilities(w_max_consume=2e5), "openadr", "ci-3/load-1", "utility")
+    adapter = create_adapter(AdapterContext(bus, clock, "openadr"), settings, sqlite_engine)
+    await adapter.register_device(der)
+    translator = OpenAdrTranslator.for_adapter(settings, adapter)
+    setpoint = Setpoint(
+        "d", LoadShed(level=1), NOON, NOON + timedelta(hours=1), Reason(None, "operator", "t")
+    )
+    command = translator.translate(der, setpoint, "cmd-1")
+    await adapter.send(command)
+    assert adapter.vtn3 is not None and len(adapter.vtn3.objects["EVENT"]) == 1
+    await adapter.cancel("cmd-1")
+    await bus.drain()
+    assert adapter.vtn3.objects["EVENT"] == {} and states == ["sent", "cancelled"]
+    program_id = adapter.dispatch_program_id()
+    again = create_adapter(AdapterContext(bus, clock, "openadr"), settings, sqlite_engine)
+    assert again.dispatch_program_id() == program_id and again.vtn3 is not None
+    assert again.vtn3.objects["EVENT"] == {}
+    await bus.close()
