@@ -58,6 +58,9 @@ class Runtime:
     tracker: FleetTracker | None = None
     network: Any = None
     """The grid model (``derms.grid.model.NetworkModel``) the fleet is mapped to, when one is loaded."""
+    orchestration: Any = None
+    """The ``derms.orchestration.service.OrchestrationService``, running while a grid model and a
+    fleet are loaded."""
     _subscriptions: list[Subscription] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
@@ -70,6 +73,10 @@ class Runtime:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         runtime = cls(settings, engine, bus or make_bus(settings, clock), clock)
+        if settings.network:
+            from derms.grid.network import load_network
+
+            runtime.network = load_network(settings.network)
         runtime.reload_fleet()
         for name in settings.adapter_names:
             runtime.enable(name)
@@ -121,6 +128,20 @@ class Runtime:
             adapter = self.adapters.get(der.protocol)
             if adapter is not None and der.enabled:
                 await adapter.register_device(der)
+        if self.network is not None and registered:
+            from derms.orchestration.service import OrchestrationService, ServiceOptions
+
+            self.orchestration = OrchestrationService(
+                self.engine,
+                self.bus,
+                self.clock,
+                self.fleet,
+                self.network,
+                self.bridge,
+                self.adapters,
+                ServiceOptions(tick_s=self.settings.orchestration_tick_s),
+            )
+            await self.orchestration.start()
 
     async def _on_discovery(self, message: Message) -> None:
         """A device reported its own ratings (2030.5 DERCapability/DERSettings, ...): record them
@@ -151,6 +172,8 @@ class Runtime:
         self.reload_fleet()
 
     async def stop(self) -> None:
+        if self.orchestration is not None:
+            await self.orchestration.stop()
         for sub in self._subscriptions:
             await sub.unsubscribe()
         self._subscriptions.clear()

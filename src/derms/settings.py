@@ -24,6 +24,17 @@ class Settings(BaseSettings):
         description="comma-separated protocols to run: sim, ieee2030_5, openadr, ocpp, sunspec, dnp3, cta2045",
     )
 
+    network: str | None = Field(
+        default=None,
+        description="grid model to load (a pandapower-shipped network such as mv_oberrhein); "
+        "with it and a fleet the orchestration service runs",
+    )
+    orchestration_tick_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="clock seconds between orchestration checks; 0: driven by the caller",
+    )
+
     @property
     def adapter_names(self) -> list[str]:
         return [name.strip() for name in self.adapters.split(",") if name.strip()]

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from derms import __version__
 from derms.api import problems
-from derms.api.routes import admin, commands, fleet, registry, telemetry
+from derms.api.routes import admin, commands, fleet, objectives, registry, telemetry
 from derms.console import router as console_router
 from derms.runtime import Runtime
 
@@ -29,7 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for module in (registry, telemetry, fleet, commands, admin):
+    for module in (registry, telemetry, fleet, commands, objectives, admin):
         app.include_router(module.router)
     for name in PROTOCOL_ROUTERS:
         try:

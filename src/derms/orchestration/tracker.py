@@ -281,6 +281,17 @@ class DispatchTracker:
             ).all()
         return [(r[0], r[1], r[2]) for r in rows]
 
+    def states(self, cids: list[str]) -> dict[str, CommandState]:
+        """Current state of each command in ``cids`` (one query per 500)."""
+        out: dict[str, CommandState] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(cids), 500):
+                rows = conn.execute(
+                    select(commands.c.id, commands.c.state).where(commands.c.id.in_(cids[i : i + 500]))
+                ).all()
+                out.update({r[0]: CommandState(r[1]) for r in rows})
+        return out
+
     def state(self, cid: str) -> CommandState:
         with self.engine.connect() as conn:
             value = conn.execute(select(commands.c.state).where(commands.c.id == cid)).scalar_one()

@@ -1,0 +1,412 @@
+"""The orchestration service: objectives on the bus to tracked commands on the devices.
+
+Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loaded.
+
+* ``objective.created`` (from ``POST /api/v1/objectives``, the OpenADR VEN, ...) stores the
+  objective (idempotent by id) and plans for it; ``objective.cancelled`` withdraws it.
+* Every ``dt_s`` interval with an objective active gets one full plan from the live fleet
+  state (:mod:`derms.orchestration.live`): :class:`~derms.orchestration.engine.Orchestrator`
+  solves, the plan and its recorded inputs are saved and the setpoints are sent through the
+  :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle).
+* Between plans, on the runtime clock every ``tick_s``: unacknowledged commands are retried or
+  failed (``check_timeouts``); DERs under a command that go offline (``der.status.*`` or marked
+  stale by the fleet tracker) trigger a re-plan of their feeders from backups; delivery is
+  measured against telemetry and under-delivering DERs are held at what they deliver and
+  replaced. Re-plans are debounced (``debounce_s``) and bounded per interval
+  (``max_replans``); a re-plan sends only setpoints that differ from the commands in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import structlog
+from sqlalchemy import Engine, func, select
+
+from derms.adapters.base import Adapter
+from derms.bridge.base import Bridge
+from derms.bus.base import Bus, Message, Subscription
+from derms.core.clock import Clock
+from derms.core.controls import control_to_dict
+from derms.core.der import Der
+from derms.core.dispatch import CommandState, Setpoint
+from derms.core.events import DER_STATUS, OBJECTIVE, TOPOLOGY, decode_objective
+from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
+from derms.fleet.state import FleetState
+from derms.grid.model import NetworkModel
+from derms.orchestration import live, objective_store
+from derms.orchestration.ac import AcNetwork
+from derms.orchestration.engine import Orchestrator, Outcome
+from derms.orchestration.grid import GridConstraints
+from derms.orchestration.inputs import Preferences
+from derms.orchestration.tables import command_events, commands
+from derms.orchestration.tracker import DispatchTracker
+from derms.store import audit
+from derms.store import registry as reg
+from derms.store.scope import TenantScope
+
+log = structlog.get_logger(__name__)
+
+_IN_FORCE = (CommandState.SENT, CommandState.ACKNOWLEDGED, CommandState.ACTIVE)
+
+
+def _no_worse(grid: GridConstraints) -> GridConstraints:
+    """Rows already outside their limits at the operating point may not get worse, but are not
+    corrected either: correcting them is what a voltage-support objective asks for (its band
+    replaces these limits)."""
+    return replace(
+        grid, limit_lo=np.fmin(grid.limit_lo, grid.value0), limit_hi=np.fmax(grid.limit_hi, grid.value0)
+    )
+
+
+def _key(sp: Setpoint) -> tuple[str, str]:
+    """A device's control slot: one command in force per DER and control kind."""
+    return sp.der_id, str(sp.control.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    command_id: str
+    control: dict[str, Any]
+    end: datetime
+    sent_at: datetime
+    baseline_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """Timing and limits of the service (times in the runtime clock's seconds)."""
+
+    dt_s: float = 900.0
+    """Planning interval (one full plan per interval while an objective is active) [s]."""
+    tick_s: float = 30.0
+    """Clock seconds between checks (timeouts, offline, delivery); 0: the caller drives :meth:`step`."""
+    ack_timeout_s: float = 60.0
+    max_attempts: int = 3
+    debounce_s: float = 60.0
+    """Least clock time between two re-plans."""
+    max_replans: int = 8
+    """Re-plans per interval at most."""
+    measure_after_s: float = 120.0
+    """Measure delivery only for commands sent at least this long ago (the device has responded)."""
+    tolerance_w: float = 250.0
+    time_limit_s: float = 1.0
+    with_grid: bool = True
+    """Grid limits as linear sensitivities of the network model (AC power flow)."""
+
+
+class OrchestrationService:
+    """Composes the orchestrator, the dispatch tracker and the live fleet (see module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: Bus,
+        clock: Clock,
+        fleet: FleetState,
+        network: NetworkModel,
+        bridge: Bridge,
+        adapters: Mapping[str, Adapter],
+        options: ServiceOptions | None = None,
+    ) -> None:
+        self.engine, self.bus, self.clock, self.state, self.network = engine, bus, clock, fleet, network
+        self.options = o = options or ServiceOptions()
+        self.tracker = DispatchTracker(
+            engine, bus, bridge, adapters, clock, ack_timeout_s=o.ack_timeout_s, max_attempts=o.max_attempts
+        )
+        self.objectives: dict[str, Objective] = {}
+        self.orchestrator: Orchestrator | None = None
+        self.plans = 0
+        self.replans = 0
+        self.last_outcome: Outcome | None = None
+        self._in_force: dict[tuple[str, str], _Command] = {}
+        self._offline: set[str] = set()
+        self._slot: int | None = None
+        self._changed = False
+        self._replans_in_slot = 0
+        self._last_replan: datetime | None = None
+        self._grid: GridConstraints | None = None
+        self._grid_version = -1
+        self._bus_pos = np.zeros(0, np.int64)
+        self._ders: dict[str, Der] = {}
+        self._subs: list[Subscription] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    # ----------------------------------------------------------------- life cycle
+    async def start(self) -> None:
+        await self.tracker.start()
+        self.refresh()
+        with self.engine.connect() as conn:
+            for obj in objective_store.active_objectives(conn, self.clock.now()):
+                self.objectives[obj.id] = obj
+        self._changed = bool(self.objectives)
+        self._subs = [
+            await self.bus.subscribe(f"{OBJECTIVE}.>", self._on_objective),
+            await self.bus.subscribe(f"{DER_STATUS}.>", self._on_status),
+            await self.bus.subscribe(TOPOLOGY, self._on_topology),
+        ]
+        if self.options.tick_s > 0:
+            self._task = asyncio.create_task(self._loop(), name="orchestration")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs = []
+        await self.tracker.stop()
+
+    def refresh(self) -> None:
+        """Re-read the registry (DERs, their buses) after the fleet changed."""
+        self._bus_pos = live.der_bus_positions(self.engine, self.network, len(self.state))
+        with self.engine.connect() as conn:
+            self._ders = {d.id: d for d in reg.list_ders(conn, scope=TenantScope.utility(), limit=None)}
+        self._grid_version = -1
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except Exception:
+                log.exception("orchestration step failed")
+            sleeper = asyncio.ensure_future(self.clock.sleep(self.options.tick_s))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for f in (sleeper, woken):
+                    f.cancel()
+            self._wake.clear()
+
+    # ----------------------------------------------------------------- bus
+    async def _on_objective(self, message: Message) -> None:
+        data = message.data
+        if message.subject.endswith(".cancelled"):
+            oid = str(data.get("id")) if isinstance(data, dict) else ""
+            with self.engine.begin() as conn:
+                objective_store.cancel(conn, oid)
+            if self.objectives.pop(oid, None) is not None:
+                self._changed = True
+                self._wake.set()
+            return
+        if not message.subject.endswith(".created"):
+            return
+        try:
+            obj = decode_objective(data)
+        except ValueError as exc:
+            log.warning("ignored malformed objective", error=str(exc))
+            return
+        await self.submit(obj, actor=obj.source)
+
+    async def submit(self, objective: Objective, *, actor: str) -> bool:
+        """Take an objective (stored if new); returns False when its id is known already."""
+        if objective.id in self.objectives:
+            return False
+        with self.engine.begin() as conn:
+            objective_store.save(conn, objective, at=self.clock.now(), actor=actor)
+        self.objectives[objective.id] = objective
+        self._changed = True
+        self._wake.set()
+        return True
+
+    async def _on_status(self, message: Message) -> None:
+        data = message.data
+        if isinstance(data, dict) and data.get("online") is False and data.get("der_id") in self._ders:
+            der_id = str(data["der_id"])
+            if any(k[0] == der_id for k in self._in_force):
+                self._offline.add(der_id)
+                self._wake.set()
+
+    async def _on_topology(self, message: Message) -> None:
+        self._grid_version = -1
+        self._changed = True
+        self._wake.set()
+
+    # ----------------------------------------------------------------- the step
+    async def step(self) -> None:
+        """One pass: timeouts, then a full plan, a re-plan or a delivery check as due."""
+        async with self._lock:
+            await self.tracker.check_timeouts()
+            now = self.clock.now()
+            self._expire(now)
+            for oid in [o.id for o in self.objectives.values() if o.end <= now]:
+                del self.objectives[oid]
+            active = [o for o in self.objectives.values() if o.active_at(now)]
+            if not active:
+                self._slot, self.orchestrator = None, None
+                return
+            slot = int(now.timestamp() // self.options.dt_s)
+            if slot != self._slot or self._changed or self.orchestrator is None:
+                await self._plan(active, now, slot)
+                return
+            offline = self._offline | {d for d, _ in self._in_force if not self._online(d)}
+            if offline and self._may_replan(now):
+                self._offline.clear()
+                for key in [k for k in self._in_force if k[0] in offline]:
+                    del self._in_force[key]
+                await self._replan(lambda o: o.devices_offline(sorted(offline)), now)
+                return
+            short = self._under_delivering(now)
+            if short and self._may_replan(now):
+                await self._replan(lambda o: o.under_delivery(short), now)
+
+    def _online(self, der_id: str) -> bool:
+        row = self.state.index.get(der_id)
+        return row is not None and bool(self.state.online[row])
+
+    def _expire(self, now: datetime) -> None:
+        for key in [k for k, c in self._in_force.items() if c.end <= now]:
+            del self._in_force[key]
+
+    def _may_replan(self, now: datetime) -> bool:
+        o = self.options
+        recent = self._last_replan is not None and now - self._last_replan < timedelta(seconds=o.debounce_s)
+        return not recent and self._replans_in_slot < o.max_replans
+
+    def _grid_rows(self) -> GridConstraints | None:
+        if not self.options.with_grid:
+            return None
+        if self._grid_version != self.network.topology_version:
+            buses = self._bus_pos[self._bus_pos >= 0]
+            self._grid = _no_worse(AcNetwork(self.network, buses).sensitivities()) if len(buses) else None
+            self._grid_version = self.network.topology_version
+        return self._grid
+
+    def _inputs(self, active: list[Objective], grid: GridConstraints | None) -> Orchestrator:
+        base = live.baseline_p(self.state, {k[0]: c.baseline_w for k, c in self._in_force.items()})
+        rows = live.planned_rows(self.state)
+        fleet = live.fleet_input(self.state, rows, self._bus_pos, base)
+        where = live.areas(self.state, self.network)
+        planned: list[Objective] = []
+        imports: dict[str, np.ndarray] = {}
+        for obj in active:
+            if obj.kind is ObjectiveKind.PEAK_REDUCTION:
+                value = live.area_import_w(obj, self.state, where, self.network, base)
+                imports[obj.id] = np.array([value])
+            if obj.tenant_id is not None:  # a tenant's objective moves only the tenant's DERs
+                members = live.area_rows(obj, self.state, where)[rows]
+                ids = tuple(fleet.der_ids[i] for i in np.flatnonzero(members))
+                if not ids:
+                    log.warning("objective has no DERs of its tenant to plan", objective=obj.id)
+                    continue
+                obj = replace(obj, area=Area(AreaLevel.GROUP, ids))
+            planned.append(obj)
+        orch = Orchestrator(
+            fleet,
+            Preferences.build(fleet.n),
+            where,
+            self.clock,
+            grid=grid,
+            dt_s=self.options.dt_s,
+            time_limit_s=self.options.time_limit_s,
+            area_import_w=imports,
+        )
+        orch.objectives = planned
+        return orch
+
+    async def _plan(self, active: list[Objective], now: datetime, slot: int) -> None:
+        if len(self._bus_pos) < len(self.state):
+            self.refresh()
+        grid = await asyncio.to_thread(self._grid_rows)
+        orch = self._inputs(active, grid)
+        same_slot = slot == self._slot
+        outcome = await asyncio.to_thread(orch.plan, "objectives changed" if same_slot else "interval")
+        self.orchestrator, self._slot, self._changed = orch, slot, False
+        if not same_slot:
+            self._replans_in_slot, self._last_replan = 0, None
+        self.plans += 1
+        await self._dispatch(outcome, only_changed=same_slot)
+
+    async def _replan(self, how: Any, now: datetime) -> None:
+        assert self.orchestrator is not None
+        outcome = await asyncio.to_thread(how, self.orchestrator)
+        self._replans_in_slot += 1
+        self._last_replan = now
+        self.replans += 1
+        await self._dispatch(outcome, only_changed=True)
+
+    def _under_delivering(self, now: datetime) -> dict[str, float]:
+        due = now - timedelta(seconds=self.options.measure_after_s)
+        measured: dict[str, float] = {}
+        for (der_id, _), cmd in self._in_force.items():
+            row = self.state.index.get(der_id)
+            if row is None or cmd.sent_at > due or not self.state.online[row]:
+                continue
+            seen = self.state.last_seen_ms[row]
+            if np.isfinite(seen) and seen >= due.timestamp() * 1000 and np.isfinite(self.state.p_w[row]):
+                measured[der_id] = float(self.state.p_w[row])
+        short = self.tracker.measure(measured, tolerance_w=self.options.tolerance_w)
+        return {d: measured[d] for d in short}
+
+    async def _dispatch(self, outcome: Outcome, *, only_changed: bool) -> None:
+        plan, now = outcome.plan, self.clock.now()
+        setpoints = plan.setpoints
+        if only_changed:
+            setpoints = tuple(
+                s
+                for s in setpoints
+                if (c := self._in_force.get(_key(s))) is None or c.control != control_to_dict(s.control)
+            )
+        self.tracker.save_plan(
+            plan, outcome.record, status=outcome.solution.status, cost=outcome.solution.cost
+        )
+        ids = await self.tracker.dispatch(replace(plan, setpoints=setpoints), self._ders)
+        states = self.tracker.states(ids)
+        for cid, sp in zip(ids, setpoints, strict=True):
+            if states[cid] not in _IN_FORCE:
+                continue
+            previous = self._in_force.get(_key(sp))
+            row = self.state.index.get(sp.der_id)
+            measured = float(np.nan_to_num(self.state.p_w[row])) if row is not None else 0.0
+            baseline = previous.baseline_w if previous is not None else measured
+            self._in_force[_key(sp)] = _Command(cid, control_to_dict(sp.control), sp.end, now, baseline)
+        shortfall = {k: float(np.nansum(v)) for k, v in outcome.solution.shortfall_w.items()}
+        with self.engine.begin() as conn:
+            audit.append(
+                conn,
+                at=now,
+                actor="orchestrator",
+                action="orchestration.plan",
+                target=f"plan/{plan.id}",
+                detail={
+                    "trigger": outcome.trigger,
+                    "objectives": list(plan.objective_ids),
+                    "setpoints": len(plan.setpoints),
+                    "commands": len(ids),
+                    "solver": plan.solver,
+                    "shortfall_w": shortfall,
+                },
+            )
+        log.info(
+            "plan dispatched",
+            plan=plan.id,
+            trigger=outcome.trigger,
+            setpoints=len(plan.setpoints),
+            sent=len(ids),
+        )
+        self.last_outcome = outcome
+
+    # ----------------------------------------------------------------- reporting
+    def command_counts(self) -> dict[str, int]:
+        """Commands by current state, and how many were ever acknowledged."""
+        with self.engine.connect() as conn:
+            by_state = dict(
+                conn.execute(select(commands.c.state, func.count()).group_by(commands.c.state)).all()
+            )
+            acked = conn.execute(
+                select(func.count(func.distinct(command_events.c.command_id))).where(
+                    command_events.c.state == str(CommandState.ACKNOWLEDGED)
+                )
+            ).scalar_one()
+        return {**{str(k): int(v) for k, v in by_state.items()}, "acknowledged_ever": int(acked)}

@@ -1,0 +1,134 @@
+"""The orchestration service in a running platform: objectives on the bus become saved plans
+whose setpoints reach the simulated devices and are acknowledged; devices dropping out
+mid-objective are replaced from backups on their feeder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, func, select
+
+from derms.core.dispatch import CommandState
+from derms.core.events import OBJECTIVE, encode_objective
+from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
+from derms.orchestration.engine import Outcome
+from derms.orchestration.replay import replay
+from derms.orchestration.tables import commands, plans
+from derms.store.schema import objectives
+from tests.orchestration.service_rig import START, Rig, start_rig
+
+
+@pytest.fixture
+async def rig(sqlite_engine: Engine) -> AsyncIterator[Rig]:
+    rig = await start_rig(sqlite_engine)
+    yield rig
+    await rig.runtime.stop()
+
+
+def capacity(target_w: float, feeder: str = "F0", oid: str = "evt-1") -> Objective:
+    return Objective(
+        oid,
+        ObjectiveKind.CAPACITY_TARGET,
+        START,
+        timedelta(hours=2),
+        area=Area(AreaLevel.FEEDER, (feeder,)),
+        target_w=target_w,
+        source="openadr:evt-1",
+    )
+
+
+def delivered(rig: Rig, outcome: Outcome, feeder: str) -> float:
+    """The plan's change from the baseline on one feeder [W]."""
+    orch = rig.service.orchestrator
+    assert orch is not None
+    on = orch.fleet.feeder == rig.runtime.fleet.feeder_ids.index(feeder)
+    return float((outcome.solution.p_w[on, 0] - outcome.problem.flex.base[on, 0]).sum())
+
+
+def states(rig: Rig, plan_id: str) -> dict[str, str]:
+    with rig.runtime.engine.connect() as conn:
+        rows = conn.execute(select(commands.c.der_id, commands.c.state).where(commands.c.plan_id == plan_id))
+        return {r.der_id: r.state for r in rows}
+
+
+async def test_bus_objective_becomes_plan_acknowledged_by_devices(rig: Rig) -> None:
+    service = rig.service
+    # objective.created as the OpenADR VEN publishes it, published twice (idempotent by id).
+    for _ in range(2):
+        await rig.runtime.bus.publish(f"{OBJECTIVE}.created", encode_objective(capacity(40e3)))
+    await rig.drain()
+    await service.step()
+    await service.step()  # same interval, nothing changed: no second plan
+    assert service.plans == 1
+    out = service.last_outcome
+    assert out is not None and out.plan.setpoints
+    assert delivered(rig, out, "F0") == pytest.approx(40e3, abs=1.0)
+    assert delivered(rig, out, "F1") == pytest.approx(0.0, abs=1e-6)
+    with rig.runtime.engine.connect() as conn:
+        saved = conn.execute(
+            select(plans.c.inputs, plans.c.objective_ids).where(plans.c.id == out.plan.id)
+        ).one()
+        assert conn.execute(select(func.count()).select_from(objectives)).scalar_one() == 1
+    assert saved.objective_ids == ["evt-1"]
+    assert np.array_equal(replay(bytes(saved.inputs)).p_w, out.solution.p_w)  # replayable
+
+    await rig.drain()
+    assert set(states(rig, out.plan.id).values()) == {str(CommandState.ACTIVE)}
+    counts = service.command_counts()
+    assert counts["acknowledged_ever"] == len(out.plan.setpoints)
+    # The devices follow: measured output against the setpoints, after they respond.
+    await rig.settle(180.0)
+    power = rig.sim.fleet.power()
+    measured = {s.der_id: float(power[rig.sim.fleet.row(s.der_id)]) for s in out.plan.setpoints}
+    assert service.tracker.measure(measured, tolerance_w=service.options.tolerance_w) == []
+    await service.step()
+    assert service.replans == 0
+
+
+async def test_device_offline_replans_its_feeder_from_backups(rig: Rig) -> None:
+    service = rig.service
+    await service.submit(capacity(40e3), actor="test")
+    await service.step()
+    first = service.last_outcome
+    assert first is not None
+    await rig.drain()
+    victims = [s.der_id for s in first.plan.setpoints][:3]
+    rig.drop(victims)
+    await rig.settle(60.0)
+    await service.step()
+    assert service.replans == 1
+    second = service.last_outcome
+    assert second is not first and second.trigger == "offline: 3 DER(s)"
+    assert delivered(rig, second, "F0") == pytest.approx(40e3, abs=1.0)  # target restored
+    assert not set(victims) & {s.der_id for s in second.plan.setpoints}
+    await rig.drain()
+    backups = states(rig, second.plan.id)
+    assert backups and set(backups) - set(victims) == set(backups)
+    assert set(backups.values()) == {str(CommandState.ACTIVE)}
+    for der_id in victims:  # the adapter failed their commands when they dropped
+        assert states(rig, first.plan.id)[der_id] == str(CommandState.FAILED)
+
+    # Debounced: another drop right away waits for the debounce interval.
+    rig.drop([next(iter(backups))])
+    await rig.settle(1.0)
+    await service.step()
+    assert service.replans == 1
+    await rig.settle(service.options.debounce_s)
+    await service.step()
+    assert service.replans == 2
+    assert delivered(rig, service.last_outcome, "F0") == pytest.approx(40e3, abs=1.0)
+
+
+async def test_next_interval_plans_again_and_ended_objectives_stop(rig: Rig) -> None:
+    service = rig.service
+    await service.submit(capacity(20e3), actor="test")
+    await service.step()
+    await rig.settle(service.options.dt_s)
+    await service.step()
+    assert service.plans == 2
+    await rig.settle(2 * 3600.0)
+    await service.step()
+    assert service.plans == 2 and not service.objectives
