@@ -5,8 +5,10 @@ or, only when ``proxy_header`` is configured, from a PEM certificate a TLS-termi
 forwards in that header. Bodies must be ``application/sep+xml`` of at most 64 KiB.
 """
 
+import re
 from collections import OrderedDict
-from typing import Annotated
+from collections.abc import MutableMapping
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from cryptography import x509
@@ -26,6 +28,7 @@ from fastapi.responses import Response
 from pydantic_xml import BaseXmlModel
 
 from derms.adapters.ieee2030_5 import hrefs, mappers
+from derms.adapters.ieee2030_5.hot import HotPaths, HotRoute
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.manager import Manager
 from derms.adapters.ieee2030_5.mirror_xml import parse_mirror_readings
@@ -104,13 +107,18 @@ def create_app(
     async def _forbidden(_: Request, exc: Forbidden) -> Response:
         return Response(str(exc), status_code=403, media_type="text/plain")
 
-    def certificate(request: Request) -> CertificateScope:
-        internal = request.scope.get("extensions", {}).get(INTERNAL_SCOPE)
+    def connection_identity(asgi_scope: MutableMapping[str, Any]) -> CertificateScope | None:
+        """Identity of an in-process caller or of the TLS connection's certificate, if either."""
+        internal = asgi_scope.get("extensions", {}).get(INTERNAL_SCOPE)
         if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
             return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
-        lfdi = client_lfdi(request.scope)
-        if lfdi is not None:
-            return CertificateScope(lfdi, sfdi_from_lfdi(lfdi), "tls")
+        lfdi = client_lfdi(asgi_scope)
+        return None if lfdi is None else CertificateScope(lfdi, sfdi_from_lfdi(lfdi), "tls")
+
+    def certificate(request: Request) -> CertificateScope:
+        known = connection_identity(request.scope)
+        if known is not None:
+            return known
         der = client_cert_der(request.scope)
         source = "tls"
         peer = request.client.host if request.client else ""
@@ -145,7 +153,7 @@ def create_app(
         )
 
     @app.get(hrefs.TIME)
-    async def time(_: Scope) -> Response:
+    async def time(scope: Scope) -> Response:
         now = manager.now()
         if time_cache[0] != now:  # the resource changes once a second; render it once a second
             time_cache[:] = [now, render(mappers.time_resource(now))]
@@ -412,9 +420,21 @@ def create_app(
         manager.unsubscribe(scope, edev_id, sub_id)
         return Response(status_code=204)
 
-    hot = {hrefs.TIME, "/edev/{edev_id}/derp/{program_id}/derc", "/edev/{edev_id}/derp/{program_id}/actderc"}
-    hot.add("/mup/{mup_id}")
-    app.router.routes.sort(
-        key=lambda route: getattr(route, "path", "") not in hot
-    )  # polled routes match first
+    def hot_identity(asgi_scope: MutableMapping[str, Any]) -> DeviceScope | None:
+        known = connection_identity(asgi_scope)
+        return None if known is None else repo.scope_for(known)
+
+    page = {"s": ("s", 2**31), "l": ("limit", MAX_LIMIT)}
+    program_path = r"/edev/(?P<edev_id>[0-9]{1,18})/derp/(?P<program_id>[0-9]{1,18})"
+    app.add_middleware(
+        HotPaths,  # type: ignore[arg-type]
+        routes=[
+            HotRoute("GET", re.compile(re.escape(hrefs.TIME)), time),
+            HotRoute("GET", re.compile(f"{program_path}/derc"), derc_list, page),
+            HotRoute("GET", re.compile(f"{program_path}/actderc"), actderc_list, page),
+            HotRoute("POST", re.compile(r"/mup/(?P<mup_id>[0-9]{1,18})"), mup_post, wants_request=True),
+        ],
+        identity=hot_identity,
+        errors={NotFound: 404, ValidationFailed: 400, XmlRejected: 400},
+    )
     return app
