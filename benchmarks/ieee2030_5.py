@@ -8,13 +8,16 @@ percentiles (p50/p99 over all requests of the repeats):
 * ``baseline_get_time``: GET /tm, the cheapest resource, measured in the same run as the
   floor of TLS + HTTP + framework cost; ``ratio_to_baseline`` compares each scenario to it.
 
-The server runs in its own process (uvicorn, in-process mTLS with ECDHE-ECDSA-AES128-CCM8);
-the load generator keeps ``--connections`` TLS connections open (HTTP/1.1 keep-alive), each
-authenticated with one of ``--clients`` device certificates, and issues requests back to
-back. 10,000 further EndDevices are registered out of band so per-request lookups run
-against a realistic registry. Target on the 2-core reference machine: ≥ 1,000 requests/s.
-Because the machine is shared, the server process's CPU time per request (from ``/proc``)
-is reported too, with the request rate one server core sustains at that cost.
+The server runs in its own process (uvicorn on uvloop/httptools, in-process mTLS with
+ECDHE-ECDSA-AES128-CCM8). Every EndDevice is registered as the platform does it
+(``register_device``: one dispatch DERProgram each), so per-request lookups run against a
+realistic registry. The load runs in ``--load-processes`` separate processes (uvloop, raw
+HTTP/1.1 over ``ssl``), each keeping its share of ``--connections`` persistent TLS
+connections (keep-alive, no pipelining; handshakes happen before the clock starts),
+authenticated with ``--clients`` device certificates, requests back to back. Because the
+2-core machine is shared, the JSON also gives the server's and the load generator's CPU time
+per request (``/proc``, ``time.process_time``) and the 1-minute load average around each
+scenario. Target on the 2-core reference machine: ≥ 1,000 requests/s.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from derms.core.der import Capabilities, Der, DerKind
 
 MUP_MRID = "AB000000000000000000000000000001"
 MMR_MRID = "AB000000000000000000000000000002"
+SCENARIOS = ("baseline_get_time", "get_dercontrol_list", "post_mirror_meter_reading")
 
 
 def _mup_xml(lfdi: str) -> bytes:
@@ -64,6 +68,10 @@ def _reading_xml(ts: int, value: int) -> bytes:
     ).encode()
 
 
+def _der(name: str, lfdi: str) -> Der:
+    return Der(name, "site", DerKind.PV_INVERTER, Capabilities(w_max=5000), "ieee2030_5", lfdi, "default")
+
+
 def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, stop: Any) -> None:
     async def main() -> None:
         d = Path(directory)
@@ -75,18 +83,10 @@ def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, s
             ),
         )
         for i in range(n_registered):
-            adapter.manager.register_out_of_band(f"{i:040X}", "default", der_id=f"bulk-{i}")
+            await adapter.register_device(_der(f"bulk-{i}", f"{i:040X}"))
         now = clock.now()
         for i, lfdi in enumerate(lfdis):
-            der = Der(
-                f"bench-{i}",
-                "site",
-                DerKind.PV_INVERTER,
-                Capabilities(w_max=5000),
-                "ieee2030_5",
-                lfdi,
-                "default",
-            )
+            der = _der(f"bench-{i}", lfdi)
             await adapter.register_device(der)
             edev = adapter.repo.end_device_by_der(der.id)
             program = adapter.manager.create_program("default", "bench", 1, frozenset({edev.id}))
@@ -102,25 +102,36 @@ def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, s
         await asyncio.to_thread(stop.wait)
         await adapter.stop()
 
+    _run_loop(main())
+
+
+def _run_loop(coro: Any) -> Any:
     try:
         import uvloop
-
-        uvloop.run(main())
     except ImportError:  # pragma: no cover
-        asyncio.run(main())
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
+def _raw(method: str, path: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/sep+xml\r\n"
+    if body:
+        head += f"Content-Type: application/sep+xml\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+) -> tuple[int, bytes, bytes]:
+    """One request on a keep-alive connection: (status, head, body)."""
     writer.write(raw)
     head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
     length = 0
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
+    body = await reader.readexactly(length) if length else b""
+    return int(head[9:12]), head, body
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -132,82 +143,142 @@ def _cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _raw(method: str, path: str, body: bytes = b"") -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/sep+xml\r\n"
-    if body:
-        head += f"Content-Type: application/sep+xml\r\nContent-Length: {len(body)}\r\n"
-    return head.encode() + b"\r\n" + body
-
-
-async def _load(
+def _load_process(
     port: int,
-    contexts: list[ssl.SSLContext],
+    certs: list[tuple[str, str]],
+    ca: str,
     paths: list[dict[str, str]],
-    scenario: str,
-    connections: int,
-    seconds: float,
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    count = 0
+    connections: list[int],
+    commands: Any,
+    results: Any,
+) -> None:
+    """One load generator process: opens its connections once, then runs each command.
 
-    async def worker(i: int) -> None:
-        nonlocal count
-        ctx = contexts[i % len(contexts)]
-        dev = paths[i % len(contexts)]
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, ssl=ctx, server_hostname="localhost"
-        )
-        n = 0
-        try:
-            while time.perf_counter() < deadline:
-                if scenario == "get_dercontrol_list":
-                    raw = _raw("GET", dev["derc"])
-                elif scenario == "post_mirror_meter_reading":
-                    raw = _raw("POST", dev["mup"], _reading_xml(int(time.time()), 1000 + n % 500))
-                else:
-                    raw = _raw("GET", "/tm")
-                t = time.perf_counter()
-                status = await _request(reader, writer, raw)
-                latencies.append(time.perf_counter() - t)
-                if status >= 300:
-                    raise RuntimeError(f"{scenario}: HTTP {status}")
-                n += 1
-                count += 1
-        finally:
+    A command is ``(scenario, start_at, seconds)``: from wall time ``start_at`` send requests
+    back to back for ``seconds``; the reply is (requests, latencies, CPU seconds, late start).
+    """
+
+    async def main() -> None:
+        contexts = [client_context(Path(c), Path(k), Path(ca)) for c, k in certs]
+        streams = [
+            await asyncio.open_connection(
+                "127.0.0.1", port, ssl=contexts[i % len(contexts)], server_hostname="localhost"
+            )
+            for i in connections
+        ]
+        results.put("ready")
+        while (command := commands.get()) is not None:
+            results.put(await _timed(streams, connections, paths, *command))
+        for _, writer in streams:
             writer.close()
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    return count / (time.perf_counter() - start), latencies
+    _run_loop(main())
 
 
-async def _prepare(port: int, contexts: list[ssl.SSLContext], lfdis: list[str]) -> list[dict[str, str]]:
+async def _timed(
+    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    connections: list[int],
+    paths: list[dict[str, str]],
+    scenario: str,
+    start_at: float,
+    seconds: float,
+) -> tuple[int, list[float], float, float]:
+    latencies: list[float] = []
+    late = time.time() - start_at
+    await asyncio.sleep(max(0.0, -late))
+    cpu0 = time.process_time()
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dev = paths[i % len(paths)]
+        n = 0
+        while time.perf_counter() < deadline:
+            if scenario == "get_dercontrol_list":
+                raw = _raw("GET", dev["derc"])
+            elif scenario == "post_mirror_meter_reading":
+                raw = _raw("POST", dev["mup"], _reading_xml(int(time.time()), 1000 + n % 500))
+            else:
+                raw = _raw("GET", "/tm")
+            t = time.perf_counter()
+            status, _, _ = await _exchange(reader, writer, raw)
+            latencies.append(time.perf_counter() - t)
+            if status >= 300:
+                raise RuntimeError(f"{scenario}: HTTP {status}")
+            n += 1
+
+    await asyncio.gather(*(worker(i, r, w) for i, (r, w) in zip(connections, streams, strict=True)))
+    return len(latencies), latencies, time.process_time() - cpu0, max(0.0, late)
+
+
+class LoadGenerators:
+    """Load processes sharing ``connections`` keep-alive TLS connections, opened once for every run."""
+
+    def __init__(self, ctx: Any, n: int, port: int, setup: dict[str, Any], connections: int) -> None:
+        self._results = ctx.Queue()
+        shares = [s for s in (list(range(k, connections, n)) for k in range(n)) if s]
+        self._commands = [ctx.Queue() for _ in shares]
+        self._procs = [
+            ctx.Process(
+                target=_load_process,
+                args=(port, setup["certs"], setup["ca"], setup["paths"], share, q, self._results),
+                daemon=True,
+            )
+            for share, q in zip(shares, self._commands, strict=True)
+        ]
+        for p in self._procs:
+            p.start()
+        for _ in self._procs:
+            self._results.get(timeout=300)
+
+    def run(self, server_pid: int, scenario: str, seconds: float) -> dict[str, Any]:
+        """One timed repeat; the server's CPU is read at the start and the end of the window."""
+        start_at = time.time() + 0.5
+        for q in self._commands:
+            q.put((scenario, start_at, seconds))
+        time.sleep(max(0.0, start_at - time.time()))
+        cpu0 = _cpu_s(server_pid)
+        time.sleep(seconds)
+        cpu1 = _cpu_s(server_pid)
+        results = [self._results.get(timeout=60 + seconds) for _ in self._procs]
+        count = sum(r[0] for r in results)
+        return {
+            "rate": count / seconds,
+            "latencies": [x for r in results for x in r[1]],
+            "server_cpu_s": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+            "load_cpu_s": sum(r[2] for r in results),
+            "late_start_s": max(r[3] for r in results),
+            "count": count,
+        }
+
+    def close(self) -> None:
+        for q in self._commands:
+            q.put(None)
+        for p in self._procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+
+
+async def _discover(port: int, contexts: list[ssl.SSLContext], lfdis: list[str]) -> list[dict[str, str]]:
+    """Per device certificate: its MirrorUsagePoint (created here), EndDevice and DERControlList."""
     paths = []
     for ctx, lfdi in zip(contexts, lfdis, strict=True):
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=ctx, server_hostname="localhost"
         )
-        writer.write(_raw("POST", "/mup", _mup_xml(lfdi)))
-        head = await reader.readuntil(b"\r\n\r\n")
+        _, head, _ = await _exchange(reader, writer, _raw("POST", "/mup", _mup_xml(lfdi)))
         location = next(
             line.split(b": ", 1)[1].decode()
             for line in head.split(b"\r\n")
             if line.lower().startswith(b"location:")
         )
-        writer.write(_raw("GET", "/edev?l=1"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(
-            next(
-                line.split(b":")[1]
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-        )
-        body = (await reader.readexactly(length)).decode()
-        edev = body.split('<EndDevice href="')[1].split('"')[0]
+        _, _, body = await _exchange(reader, writer, _raw("GET", "/edev?l=1"))
+        edev = body.decode().split('<EndDevice href="')[1].split('"')[0]
+        # the bench program is listed after the device's dispatch program (same primacy, later id)
+        _, _, body = await _exchange(reader, writer, _raw("GET", f"{edev}/derp?l=10"))
+        derc = body.decode().split('<DERControlListLink href="')[-1].split('"')[0] + "?l=10"
         writer.close()
-        paths.append({"mup": location, "edev": edev})
+        paths.append({"mup": location, "edev": edev, "derc": derc})
     return paths
 
 
@@ -217,8 +288,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=8, help="distinct device certificates")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.quick:
         args.devices, args.clients, args.connections, args.seconds, args.repeats = 1000, 2, 4, 0.5, 1
@@ -229,18 +301,25 @@ def main() -> None:
         (d / "ca.pem").write_bytes(pki.serca.cert_pem)
         pki.server().write(d, "server")
         issued = [pki.device(f"BENCH-{i}") for i in range(args.clients)]
-        contexts = []
-        for i, cert in enumerate(issued):
-            cert_path, key_path = cert.write(d, f"dev{i}", chain=(pki.mca,))
-            contexts.append(client_context(cert_path, key_path, d / "ca.pem"))
+        certs = [cert.write(d, f"dev{i}", chain=(pki.mca,)) for i, cert in enumerate(issued)]
+        contexts = [client_context(c, k, d / "ca.pem") for c, k in certs]
         lfdis = [c.lfdi for c in issued]
         ctx = mp.get_context("spawn")
         port_q, stop = ctx.Queue(), ctx.Event()
         server = ctx.Process(target=_serve, args=(tmp, lfdis, args.devices, port_q, stop), daemon=True)
         server.start()
         try:
-            port = port_q.get(timeout=300)
-            results = asyncio.run(_run(port, contexts, lfdis, args, server.pid or 0))
+            port = port_q.get(timeout=600)
+            setup = {
+                "certs": [(str(c), str(k)) for c, k in certs],
+                "ca": str(d / "ca.pem"),
+                "paths": asyncio.run(_discover(port, contexts, lfdis)),
+            }
+            load = LoadGenerators(ctx, args.load_processes, port, setup, args.connections)
+            try:
+                results = _measure(load, server.pid or 0, args)
+            finally:
+                load.close()
         finally:
             stop.set()
             server.join(timeout=20)
@@ -249,58 +328,38 @@ def main() -> None:
     print(json.dumps(results, indent=2))
 
 
-async def _run(
-    port: int, contexts: list[ssl.SSLContext], lfdis: list[str], args: argparse.Namespace, server_pid: int
-) -> dict[str, Any]:
-    paths = await _prepare(port, contexts, lfdis)
-    for p in paths:
-        edev = p["edev"]
-        # the bench program is listed after the device's dispatch program (same primacy, later id)
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, ssl=contexts[paths.index(p)], server_hostname="localhost"
-        )
-        writer.write(_raw("GET", f"{edev}/derp?l=10"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(
-            next(
-                line.split(b":")[1]
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-        )
-        body = (await reader.readexactly(length)).decode()
-        writer.close()
-        p["derc"] = body.split('<DERControlListLink href="')[-1].split('"')[0] + "?l=10"
+def _measure(load: LoadGenerators, server_pid: int, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "benchmark": "ieee2030_5",
         "registered_end_devices": args.devices + args.clients,
         "tls": "TLSv1.2 ECDHE-ECDSA-AES128-CCM8 P-256, mutual",
         "connections": args.connections,
+        "load_processes": args.load_processes,
         "seconds_per_repeat": args.seconds,
         "repeats": args.repeats,
+        "cpus": os.cpu_count(),
     }
-    for scenario in ("baseline_get_time", "get_dercontrol_list", "post_mirror_meter_reading"):
-        rates, lat = [], []
-        cpu_before = _cpu_s(server_pid)
-        for _ in range(args.repeats):
-            rate, latencies = await _load(port, contexts, paths, scenario, args.connections, args.seconds)
-            rates.append(rate)
-            lat += latencies
-        cpu_after = _cpu_s(server_pid)
-        lat.sort()
-        cpu_ms = (
-            None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / len(lat) * 1000
-        )
+    for scenario in SCENARIOS:
+        load_before = os.getloadavg()[0]
+        runs = [load.run(server_pid, scenario, args.seconds) for _ in range(args.repeats)]
+        lat = sorted(x for r in runs for x in r["latencies"])
+        count = sum(r["count"] for r in runs)
+        server_cpu = [r["server_cpu_s"] for r in runs]
+        cpu_ms = None if None in server_cpu else sum(server_cpu) / count * 1000  # type: ignore[arg-type]
         out[scenario] = {
-            "requests_per_s": round(statistics.median(rates), 1),
+            "requests_per_s": round(statistics.median(r["rate"] for r in runs), 1),
+            "requests_per_s_each_repeat": [round(r["rate"], 1) for r in runs],
             "server_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 3),
             "capacity_per_server_core_rps": None if not cpu_ms else round(1000 / cpu_ms, 1),
+            "load_generator_cpu_ms_per_request": round(sum(r["load_cpu_s"] for r in runs) / count * 1000, 3),
             "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
-            "requests": len(lat),
+            "requests": count,
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "latest_start_s": round(max(r["late_start_s"] for r in runs), 3),
         }
     base = out["baseline_get_time"]["requests_per_s"]
-    for scenario in ("get_dercontrol_list", "post_mirror_meter_reading"):
+    for scenario in SCENARIOS[1:]:
         out[scenario]["ratio_to_baseline"] = (
             round(out[scenario]["requests_per_s"] / base, 3) if base else None
         )
