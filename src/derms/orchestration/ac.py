@@ -1,15 +1,15 @@
-"""AC power-flow check of a plan, and sensitivities by perturbation, on ``derms.grid``.
+"""AC power-flow check of a plan, on ``derms.grid``.
 
-Sensitivities are finite differences of the full AC power flow around the operating point:
-one power-grid-model batch (``derms.grid.powerflow.PgmEngine``) with one scenario per DER bus
-and quantity (``step_w`` of P, then of Q), so the rows are exactly the quantities the check
-measures (branch loading in percent, bus voltage in per unit). Every plan is then checked by
-a full AC power flow with the dispatch added at the DERs' buses; if a branch or voltage limit
-is violated, the rows concerned are tightened by the linearisation error and the plan is
-re-solved (sequential linear programming with an AC feasibility check, as in distribution OPF
-practice, e.g. Dall'Anese, Zhu and Giannakis, "Distributed optimal power flow for smart
-microgrids", IEEE Trans. Smart Grid 4(3), 2013). The final plan can also be verified with
-pandapower's Newton-Raphson (``derms.grid.powerflow.run_pandapower``) as an independent reference.
+The grid rows are the grid engine's sensitivities (:func:`derms.grid.sensitivity.sensitivities`:
+forward differences of the full AC power flow in one power-grid-model batch) restricted to the
+DERs' buses, so they measure exactly what the check measures (branch loading in percent, bus
+voltage in per unit). Every plan is then checked by a full AC power flow with the dispatch added
+at the DERs' buses; if a branch or voltage limit is violated, the rows concerned are tightened by
+the linearisation error and the plan is re-solved (sequential linear programming with an AC
+feasibility check, as in distribution OPF practice, e.g. Dall'Anese, Zhu and Giannakis,
+"Distributed optimal power flow for smart microgrids", IEEE Trans. Smart Grid 4(3), 2013). The
+final plan can also be verified with pandapower's Newton-Raphson
+(``derms.grid.powerflow.run_pandapower``) as an independent reference.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ import scipy.sparse as sps
 
 from derms.grid.model import NetworkModel
 from derms.grid.powerflow import PgmEngine, PowerFlowResult, run_pandapower
+from derms.grid.sensitivity import sensitivities as grid_sensitivities
 from derms.orchestration.grid import GridConstraints
 from derms.orchestration.optimizer import solve
 from derms.orchestration.problem import Problem
 from derms.orchestration.solution import Solution
+
+_W_PER_MW = 1e6
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -88,31 +91,25 @@ class AcNetwork:
         is_v = np.r_[np.zeros(nb, bool), np.ones(len(self.monitored_bus), bool)]
         return is_v, np.where(is_v, self.v_min, -np.inf), np.where(is_v, self.v_max, self.max_loading)
 
-    def sensitivities(self, *, step_w: float = 1e5, with_q: bool = True) -> GridConstraints:
-        """Finite differences of every row to P (and Q) at each DER bus, in one batch."""
-        m = len(self.der_buses)
-        k = 1 + m * (2 if with_q else 1)
-        p = np.zeros((k, self.n_bus))
-        q = np.zeros((k, self.n_bus))
-        p[1 + np.arange(m), self.der_buses] = step_w
-        if with_q:
-            q[1 + m + np.arange(m), self.der_buses] = step_w
-        res = self.engine.run_batch(p, q)
-        if not res.converged.all():
-            raise RuntimeError("the sensitivity batch did not converge at the operating point")
-        rows = self._rows(res.vm_pu, res.loading_pct)
-        v0 = rows[0]
-        dp = (rows[1 : 1 + m] - v0) / step_w
+    def sensitivities(self, *, step_w: float | None = None, with_q: bool = True) -> GridConstraints:
+        """Rows over the DER buses from :func:`derms.grid.sensitivity.sensitivities` at the
+        operating point (``step_w``: its perturbation, default per voltage level)."""
+        s = grid_sensitivities(self.engine, step_w=step_w)
+        if not bool(s.base.converged):
+            raise RuntimeError("the power flow at the operating point did not converge")
+        v0 = self._rows(s.base.vm_pu, s.base.loading_pct)
         shape = (len(v0), self.n_bus)
+        cols = self.der_buses
 
-        def matrix(d: np.ndarray) -> sps.csr_matrix:
-            r, c = np.nonzero(d.T)
-            return sps.csr_matrix((d.T[r, c], (r, self.der_buses[c])), shape=shape)
+        def matrix(d_loading: np.ndarray, d_v: np.ndarray) -> sps.csr_matrix:
+            d = np.vstack([d_loading, d_v[self.monitored_bus]])[:, cols] / _W_PER_MW
+            r, c = np.nonzero(d)
+            return sps.csr_matrix((d[r, c], (r, cols[c])), shape=shape)
 
         is_v, lo, hi = self._limits()
         return GridConstraints(
-            sp=matrix(dp),
-            sq=matrix((rows[1 + m :] - v0) / step_w) if with_q else None,
+            sp=matrix(s.dloading_dp, s.dv_dp),
+            sq=matrix(s.dloading_dq, s.dv_dq) if with_q else None,
             value0=v0,
             limit_lo=lo,
             limit_hi=hi,
