@@ -190,3 +190,29 @@ async def test_notifications_respect_visibility(vtn3):
     ]
     # another VEN's subscriptions stay invisible
     assert [s["clientName"] for s in (await http.get("/subscriptions", headers=t["a"])).json()] == ["ven-a"]
+
+
+async def test_targets_are_additive_and_unknown_types_show_nothing(vtn3):
+    http, _vtn, t, _ = vtn3
+    program = (await http.post("/programs", json={"programName": "p"}, headers=t["bl"])).json()
+    ven = (await http.post("/vens", json={"venName": "ven-a"}, headers=t["a"])).json()
+    await http.post(f"/vens/{ven['id']}/resources", json={"resourceName": "load-1"}, headers=t["a"])
+    await http.post("/vens", json={"venName": "ven-b"}, headers=t["b"])
+    intervals = [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}]
+
+    async def event(*targets: tuple[str, str]) -> str:
+        body = {
+            "programID": program["id"],
+            "targets": [{"type": k, "values": [v]} for k, v in targets],
+            "intervals": intervals,
+        }
+        return (await http.post("/events", json=body, headers=t["bl"])).json()["id"]
+
+    both = await event(("VEN_NAME", "ven-a"), ("RESOURCE_NAME", "load-1"))
+    wrong_resource = await event(("VEN_NAME", "ven-a"), ("RESOURCE_NAME", "load-2"))
+    by_resource = await event(("RESOURCE_NAME", "load-1"))
+    unknown = await event(("POWER_SERVICE_LOCATION", "x"))
+    seen_a = {e["id"] for e in (await http.get("/events", headers=t["a"])).json()}
+    assert seen_a == {both, by_resource}
+    assert {e["id"] for e in (await http.get("/events", headers=t["bl"])).json()} >= {wrong_resource, unknown}
+    assert (await http.get("/events", headers=t["b"])).json() == []

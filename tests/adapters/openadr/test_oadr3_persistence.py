@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from derms.adapters.openadr.oadr3.app import BASE_PATH, build
 from derms.adapters.openadr.oadr3.auth import Client
@@ -123,3 +123,21 @@ async def test_oadr3_objects_survive_restart(db_engine: Engine) -> None:
         await http.post("/events", json={**event, "eventName": "next"}, headers=t["bl"])
         url, _, note = again._queue.get_nowait()
         assert url == "http://127.0.0.1:9/a" and note["object"]["eventName"] == "next"
+
+
+async def test_storage_failure_answers_503_and_changes_nothing(sqlite_engine: Engine) -> None:
+    clock = ManualClock(T0)
+    async with vtn_on(sqlite_engine, clock) as (http, vtn, t):
+        program = (await http.post("/programs", json={"programName": "dr"}, headers=t["bl"])).json()
+        with sqlite_engine.begin() as conn:
+            conn.execute(text("DROP TABLE openadr3_object"))
+        before = snapshot(vtn)
+        event = {
+            "programID": program["id"],
+            "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}],
+        }
+        r = await http.post("/events", json=event, headers=t["bl"])
+        assert r.status_code == 503 and r.json()["status"] == 503 and "nothing changed" in r.json()["detail"]
+        assert (await http.delete(f"/programs/{program['id']}", headers=t["bl"])).status_code == 503
+        assert snapshot(vtn) == before
+        assert vtn._queue.empty()
