@@ -96,10 +96,11 @@ def fit_weight(
     return float(grid[int(np.argmin(loss))])
 
 
-def cliper(persistence: np.ndarray, climatology: np.ndarray, weight: float) -> np.ndarray:
-    """``w p + (1 - w) c``; where one term is missing the other is used alone."""
-    if not 0.0 <= weight <= 1.0:
+def cliper(persistence: np.ndarray, climatology: np.ndarray, weight: float | np.ndarray) -> np.ndarray:
+    """``w p + (1 - w) c`` (``weight`` broadcasts); where one term is missing the other is used alone."""
+    w = np.asarray(weight, float)
+    if np.any((w < 0.0) | (w > 1.0)):
         raise ValueError("weight must be in [0, 1]")
     p, c = np.asarray(persistence, float), np.asarray(climatology, float)
-    blend = weight * p + (1.0 - weight) * c
+    blend = w * p + (1.0 - w) * c
     return np.where(np.isfinite(p) & np.isfinite(c), blend, np.where(np.isfinite(p), p, c))

@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 
+from derms.forecast.cliper import cliper
 from derms.forecast.pv import KT_MAX, PvSites, pvwatts_ac
 from derms.forecast.quantiles import QuantileForecast
 from derms.forecast.solar import clear_sky_ghi, solar_angles
@@ -100,8 +101,7 @@ def forecast_pv_from_history(
     w = np.interp(lead_h, WEIGHT_LEAD_H, WEIGHT)[:, None]
     persist = np.where((lead_h[:, None] < 24.0) & np.isfinite(now)[None, :], now[None, :], day_mean[None, :])
     clim = climatology[_phase(targets, interval_s)]
-    blend = w * persist + (1.0 - w) * clim
-    k = np.where(np.isfinite(persist) & np.isfinite(clim), blend, np.where(np.isfinite(clim), clim, persist))
+    k = cliper(persist, clim, w)
     k = np.where(np.isfinite(k), k, 1.0)  # nothing ever observed at this hour: clear sky
     values = np.empty((len(quantiles), n_steps, len(sites)))
     for i, q in enumerate(quantiles):
