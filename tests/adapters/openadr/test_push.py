@@ -6,21 +6,34 @@ the VEN here is derms's own ``VenClient`` in push mode, plus a bare receiver for
 
 from __future__ import annotations
 
-from datetime import timedelta
+import ssl
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from derms.adapters.base import AdapterContext
+from derms.adapters.openadr.adapter import create_adapter
 from derms.adapters.openadr.oadr20b import codec
 from derms.adapters.openadr.oadr20b.model import EventResponse, Registration
+from derms.adapters.openadr.oadr20b.pki import LabCa
 from derms.adapters.openadr.oadr20b.push import Backoff, PushDelivery, endpoint
-from derms.adapters.openadr.oadr20b.server import PATH, HttpServer, make_app
+from derms.adapters.openadr.oadr20b.server import PATH, HttpServer, TlsFiles, make_app
 from derms.adapters.openadr.oadr20b.ven import VenClient
 from derms.adapters.openadr.oadr20b.vocabulary import EventStatus, OptType, Status
 from derms.adapters.openadr.oadr20b.vtn import Vtn
-from tests.adapters.openadr.openadr_samples import make_event
+from derms.adapters.openadr.settings import OpenAdrSettings, VenProvision
+from derms.bridge.openadr import OpenAdrTranslator
+from derms.bus import MemoryBus
+from derms.core.clock import ManualClock
+from derms.core.controls import LoadShed
+from derms.core.der import Capabilities, Der, DerKind
+from derms.core.dispatch import Setpoint
+from tests.adapters.openadr.openadr_samples import T0, make_event
 
 FAST = Backoff(first=0.02, factor=2.0, cap=0.1, attempts=3)
 
@@ -156,3 +169,74 @@ def test_push_endpoint_and_backoff():
     assert endpoint("http://v/OpenADR2/Simple/2.0b/", "EiReport") == "http://v/OpenADR2/Simple/2.0b/EiReport"
     assert [Backoff(first=1, factor=2, cap=5).delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
     assert timedelta(seconds=Backoff().delay(100)) == timedelta(minutes=5)
+
+
+async def test_adapter_pushes_over_mutual_tls_to_a_pinned_ven(tmp_path, validator):
+    """The platform path: a bridge command becomes an event pushed over mutual TLS; the VEN's
+    reply counts only because its server certificate has the provisioned fingerprint."""
+    clock = ManualClock(T0)
+    bus = MemoryBus(clock)
+    await bus.start()
+    states: list[str] = []
+
+    async def on_state(msg):
+        states.append(msg.data["state"])
+
+    await bus.subscribe("command.state", on_state)
+    ca = LabCa(tmp_path, datetime.now(UTC))  # TLS checks validity against the real time
+    vtn_cert = ca.issue("vtn", server=True, client=True)
+    ven_cert = ca.issue("ven-a", server=True, client=True)  # serves pushes, calls the VTN
+    settings = OpenAdrSettings(
+        port=0,
+        tls_certfile=str(vtn_cert.certfile),
+        tls_keyfile=str(vtn_cert.keyfile),
+        tls_ca_certs=str(ca.certfile),
+        open_enrolment=False,
+        vens=[VenProvision(ven_name="ven-a", fingerprint=ven_cert.fingerprint, resource_ids=["load-1"])],
+    )
+    adapter = create_adapter(AdapterContext(bus, clock, "openadr"), settings)
+    der = Der("cni-1", "s", DerKind.CI_LOAD, Capabilities(w_max_consume=3e5), "openadr", "ven-a/load-1", "t")
+    await adapter.register_device(der)
+    await adapter.start()
+    context = ssl.create_default_context(cafile=str(ca.certfile))
+    context.load_cert_chain(str(ven_cert.certfile), str(ven_cert.keyfile))
+
+    async def opt_in(event):
+        return OptType.OPT_IN
+
+    ven = RecordingVen(
+        adapter.url,
+        "ven-a",
+        clock,
+        on_event=opt_in,
+        validator=validator,
+        http=httpx.AsyncClient(verify=context),
+    )
+    ven_server = HttpServer(
+        ven.push_app(), tls=TlsFiles(str(ven_cert.certfile), str(ven_cert.keyfile), str(ca.certfile))
+    )
+    await ven_server.start()
+    ven.transport_address = ven_server.url
+    try:
+        await ven.register()
+        sp = Setpoint(der.id, LoadShed(level=1), T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+        await adapter.send(OpenAdrTranslator("http://mc").translate(der, sp, "cmd-1"))
+        await adapter.pusher.idle()
+        await bus.drain()
+        assert states == ["sent", "acknowledged"]
+        ((service, pushed, reply),) = ven.exchanges
+        assert service == "EiEvent" and validator.errors(codec.parse_payload(pushed).root) == []
+        assert codec.parse_payload(reply).name == "oadrCreatedEvent"
+        # pinned to another certificate, the same VEN's push replies are refused and retried
+        (record,) = adapter.vtn.vens.values()
+        record.profile = replace(record.profile, fingerprint="00:11:22:33:44:55:66:77:88:99")
+        adapter.pusher.backoff = FAST
+        adapter.vtn.modify_event(adapter.vtn.events["cmd-1"])
+        await adapter.pusher.idle()
+        assert adapter.pusher.failures == FAST.attempts
+        assert adapter.vtn.opt_state("cmd-1", record.ven_id).modification_number == 0
+    finally:
+        await ven.http.aclose()  # no idle TLS connections left for the servers to wait on
+        await adapter.stop()
+        await ven_server.stop()
+        await bus.close()

@@ -29,6 +29,7 @@ from derms.adapters.openadr.oadr3.store import Vtn3Store
 from derms.adapters.openadr.oadr3.telemetry import report_telemetry
 from derms.adapters.openadr.oadr3.vtn import Vtn3
 from derms.adapters.openadr.oadr20b.model import Event, ReportDescription, ReportValue
+from derms.adapters.openadr.oadr20b.push import PushDelivery
 from derms.adapters.openadr.oadr20b.schema import SchemaValidator, find_schema
 from derms.adapters.openadr.oadr20b.server import HttpServer, TlsFiles, make_app
 from derms.adapters.openadr.oadr20b.signature import Signer, Verifier
@@ -100,6 +101,7 @@ class OpenAdrVtnAdapter(Adapter):
         if settings.tls_certfile and settings.tls_keyfile and settings.tls_ca_certs:
             tls = TlsFiles(settings.tls_certfile, settings.tls_keyfile, settings.tls_ca_certs)
         self.server = HttpServer(make_app(self.vtn), settings.host, settings.port, tls)
+        self.pusher = PushDelivery(self.vtn, tls=tls)
         self.vtn3: Vtn3 | None = None
         self.server3: HttpServer | None = None
         self.dispatch3: Dispatch3 | None = None
@@ -134,6 +136,7 @@ class OpenAdrVtnAdapter(Adapter):
 
     async def start(self) -> None:
         await self.server.start()
+        self.pusher.start()
         if self.server3 is not None and self.vtn3 is not None:
             await self.vtn3.start()
             await self.server3.start()
@@ -145,6 +148,7 @@ class OpenAdrVtnAdapter(Adapter):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        await self.pusher.stop()
         await self.server.stop()
         if self.server3 is not None and self.vtn3 is not None:
             await self.server3.stop()

@@ -49,7 +49,14 @@ class LabCa:
         self.certfile = directory / "ca.pem"
         self.certfile.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str, *, server: bool) -> Issued:
+    def issue(self, common_name: str, *, server: bool, client: bool | None = None) -> Issued:
+        """A certificate for TLS servers (with localhost SANs), clients (default: not ``server``) or both.
+
+        In the push model each side is both: the VEN serves the VTN's pushes and calls the VTN.
+        """
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+        if client if client is not None else not server:
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         builder = (
             x509.CertificateBuilder()
@@ -60,12 +67,7 @@ class LabCa:
             .not_valid_before(self.now - timedelta(days=1))
             .not_valid_after(self.now + timedelta(days=90))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         )
         if server:
             builder = builder.add_extension(

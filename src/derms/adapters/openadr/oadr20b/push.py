@@ -66,7 +66,9 @@ class PushDelivery:
         if tls is not None:  # mutual TLS: the VEN's CA, and our certificate as the client's
             verify = ssl.create_default_context(cafile=tls.ca_certs)
             verify.load_cert_chain(tls.certfile, tls.keyfile)
-        self.http = httpx.AsyncClient(timeout=timeout_s, verify=verify)
+        # pushes to one VEN are minutes apart: no idle connections kept to thousands of VENs
+        limits = httpx.Limits(max_keepalive_connections=0)
+        self.http = httpx.AsyncClient(timeout=timeout_s, verify=verify, limits=limits)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.delivered = 0
         self.failures = 0
