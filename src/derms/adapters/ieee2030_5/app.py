@@ -5,6 +5,7 @@ or, only when ``proxy_header`` is configured, from a PEM certificate a TLS-termi
 forwards in that header. Bodies must be ``application/sep+xml`` of at most 64 KiB.
 """
 
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import MutableMapping
@@ -79,6 +80,9 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+sfdi = functools.lru_cache(maxsize=65_536)(sfdi_from_lfdi)
+
+
 def create_app(
     manager: Manager,
     *,
@@ -90,7 +94,17 @@ def create_app(
     ``proxy_header`` names the header in which a TLS-terminating proxy at one of
     ``proxy_hosts`` forwards the client certificate (URL-encoded PEM); off by default.
     """
-    app = FastAPI(title="derms IEEE 2030.5 server", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="derms IEEE 2030.5 server",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+        },  # device-facing: no per-request OTel check
+    )
     repo = manager.repo
     policy = manager.policy
 
@@ -111,9 +125,9 @@ def create_app(
         """Identity of an in-process caller or of the TLS connection's certificate, if either."""
         internal = asgi_scope.get("extensions", {}).get(INTERNAL_SCOPE)
         if isinstance(internal, str):  # in-process caller (notifications); not settable over HTTP
-            return CertificateScope(internal, sfdi_from_lfdi(internal), "internal")
+            return CertificateScope(internal, sfdi(internal), "internal")
         lfdi = client_lfdi(asgi_scope)
-        return None if lfdi is None else CertificateScope(lfdi, sfdi_from_lfdi(lfdi), "tls")
+        return None if lfdi is None else CertificateScope(lfdi, sfdi(lfdi), "tls")
 
     def certificate(request: Request) -> CertificateScope:
         known = connection_identity(request.scope)

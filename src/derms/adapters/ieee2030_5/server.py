@@ -31,6 +31,7 @@ class TlsServer:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            proxy_headers=False,  # the peer is the peer: proxy mode checks the connecting address itself
             timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
