@@ -17,6 +17,7 @@ from derms.programs.baselines import (
     with_overrides,
 )
 from derms.programs.mv import MvRow, verify
+from derms.programs.same_day import same_day_baseline
 
 __all__ = [
     "CAISO_10_IN_10",
@@ -29,6 +30,7 @@ __all__ = [
     "LikeDayRule",
     "MvRow",
     "like_day_baseline",
+    "same_day_baseline",
     "verify",
     "with_overrides",
 ]
