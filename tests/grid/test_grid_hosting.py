@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from derms.grid.hosting import hosting_capacity, hosting_capacity_iterative, hosting_capacity_series
-from derms.grid.limits import Limits
+from derms.grid.limits import Limits, check
 from derms.grid.model import NetworkModel
 from derms.grid.network import load_network
 from derms.grid.powerflow import PgmEngine
@@ -44,3 +44,26 @@ def test_time_series_hosting_capacity_is_binned_towards_the_safe_side(oberrhein:
     assert (binned <= exact).all()
     # with reverse flow forbidden, more load at the same bus leaves room for more generation
     assert (np.diff(exact, axis=0) >= 0).all() and exact[-1, 0] > exact[0, 0]
+
+
+def test_hosting_capacity_of_every_bus_matches_a_power_flow_sweep(oberrhein: NetworkModel) -> None:
+    """Every MV bus of mv_oberrhein against the plain sweep: all steps of each bus in one
+    power-grid-model batch, the first step with any violation found by ``check``."""
+    eng = PgmEngine(oberrhein)
+    limits = Limits.ansi("A")
+    step, top = 1e6, 20e6
+    assert check(eng.run(), oberrhein, limits).empty  # no base violation: check() is the reference
+    buses = oberrhein.bus_ids[oberrhein.buses["feeder_index"] >= 0]
+    fast = hosting_capacity(eng, limits, max_w=top, step_w=step)[0]
+    steps = np.arange(1, int(top / step) + 1)
+    n = len(oberrhein.bus_ids)
+    p = np.zeros((len(buses) * len(steps), n))
+    p[np.arange(len(p)), np.repeat(oberrhein.bus_positions(buses), len(steps))] = (
+        np.tile(steps, len(buses)) * step
+    )
+    bad = np.zeros(len(p), dtype=bool)
+    bad[check(eng.run_batch(p), oberrhein, limits)["time"].to_numpy(int)] = True
+    bad = bad.reshape(len(buses), len(steps))
+    sweep = np.where(bad.any(axis=1), bad.argmax(axis=1), len(steps)) * step
+    assert (np.abs(fast - sweep) <= step).all()
+    assert 0 < np.median(fast) < top

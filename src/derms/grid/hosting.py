@@ -6,11 +6,15 @@ without violating a limit (EPRI, "Defining a Roadmap for Successful Implementati
 Hosting Capacity Method for New York State", 3002008848, 2016: the *nodal* stream-lined
 definition).  A limit that the operating point already violates must not get worse.
 
-Two methods give the same answer when the margins are monotone in the injection:
+Two methods give the same answer when the headroom of each limit is monotone in the injection:
 
-* :func:`hosting_capacity` (fast): batched bisection over the step multiples, all buses and
-  time points in one power-grid-model batch per bisection round, ``ceil(log2(max/step))``
-  rounds;
+* :func:`hosting_capacity` (fast): a bracketing search over the step multiples, all buses and
+  time points in one power-grid-model batch per round (same constructed model, batch update
+  datasets).  Round one adds one step at every bus: with the operating point it gives each
+  limit's slope, a linear-sensitivity estimate of where each bus hits its first limit.  Each
+  later round tests the estimate ``k`` and ``k + 1`` per bus and re-estimates from the slopes
+  at the ends of the bracket (a secant/Newton step per limit); a bus is done when its bracket
+  is one step wide, typically after three or four rounds;
 * :func:`hosting_capacity_iterative` (reference): the classic sweep, one pandapower power flow
   per step until the first violation.
 
@@ -21,6 +25,7 @@ solved once and the result errs on the safe side.
 
 from __future__ import annotations
 
+import itertools
 import math
 from enum import StrEnum
 
@@ -33,6 +38,8 @@ from derms.grid.model import NetworkModel
 from derms.grid.powerflow import PgmEngine, PowerFlowResult, run_pandapower
 
 _TOL = 1e-9
+_ESTIMATE_ROUNDS = 6
+"""Rounds of estimated steps before the search falls back to bisection."""
 
 
 class Direction(StrEnum):
@@ -50,6 +57,31 @@ def _worst(
         worst = (m2 - np.minimum(f, 0.0)).min(axis=1) if m2.shape[1] else out
         out = np.minimum(out, worst)
     out[~np.atleast_1d(res.converged)] = -np.inf
+    return out
+
+
+def _signed_margins(res: PowerFlowResult, model: NetworkModel, limits: Limits) -> np.ndarray:
+    """(steps, n_limit) headroom: upper and lower voltage, thermal, reverse flow.
+
+    Thermal limits appear twice, for flow in either direction (headroom ``L - l`` for the
+    direction the power flows, ``L + l`` for the other): each is nearly linear in an
+    injection that reverses the flow, where ``L - |l|`` has a kink.  The smaller of the two
+    is the thermal margin of :func:`derms.grid.limits.margins`.
+    """
+    up, down, th, rf = (np.atleast_2d(m) for m in margins(res, model, limits))
+    other = np.where(np.isfinite(th), 2 * limits.max_loading_pct - th, np.inf)
+    fwd = np.atleast_2d(res.p_from_w) >= 0
+    return np.concatenate([up, down, np.where(fwd, th, other), np.where(fwd, other, th), rf], axis=1)
+
+
+def _allowance(base: np.ndarray, n_branch: int, n_bus: int) -> np.ndarray:
+    """Each limit's base violation (negative part of the base headroom), which a step may use;
+    both directions of a branch get its magnitude's allowance."""
+    out = np.minimum(base, 0.0)
+    f, r = slice(2 * n_bus, 2 * n_bus + n_branch), slice(2 * n_bus + n_branch, 2 * n_bus + 2 * n_branch)
+    both = np.minimum(out[:, f], out[:, r])
+    out[:, f] = both
+    out[:, r] = both
     return out
 
 
@@ -98,7 +130,7 @@ def hosting_capacity(
     out = np.zeros((n_time, len(pos)))
     for a in range(0, n_time, time_block):
         b = min(a + time_block, n_time)
-        out[a:b] = _bisect(
+        out[a:b] = _search(
             engine,
             limits,
             d,
@@ -113,7 +145,7 @@ def hosting_capacity(
     return out
 
 
-def _bisect(
+def _search(
     engine: PgmEngine,
     limits: Limits,
     d: Direction,
@@ -125,26 +157,34 @@ def _bisect(
     step_w: float,
     pf: float,
 ) -> np.ndarray:
+    """The last feasible step multiple of every (time, bus) scenario, by bracketing.
+
+    Every scenario keeps a bracket ``lo`` (feasible) < ``hi`` (infeasible) with the headroom of
+    every limit at both ends (see :class:`_Brackets`).  The first round tests the top of the
+    range; each later round estimates the crossing ``k`` per scenario and tests ``k`` and
+    ``k + 1`` together, all scenarios in one power-grid-model batch.  A scenario is done when
+    its bracket is one step wide.
+    """
     model = engine.model
     nt, nb = base_p.shape[0], len(pos)
+    ns = nt * nb
     sign = 1.0 if d is Direction.GENERATION else -1.0
     q_per_p = -math.tan(math.acos(pf))  # generation absorbs, load draws: both -Q for +P convention
     base = engine.run_batch(base_p, load_scale=ls, sgen_scale=ss)
-    floor = tuple(np.atleast_2d(m) for m in margins(base, model, limits))
+    allow = _allowance(_signed_margins(base, model, limits), len(engine.branch_ids), len(model.bus_ids))
     # scenario s = (time t, bus k), t-major
     t_of = np.repeat(np.arange(nt), nb)
     k_of = np.tile(np.arange(nb), nt)
-    floor_s = tuple(f[t_of] for f in floor)
     k_max = math.floor(max_w / step_w + _TOL)
-    lo = np.zeros(nt * nb, dtype=np.int64)
-    hi = np.full(nt * nb, k_max + 1, dtype=np.int64)  # hi: known infeasible (k_max + 1 = never tried)
 
-    def feasible(idx: np.ndarray, k: np.ndarray) -> np.ndarray:
+    def run(idx: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Headroom (len(idx), n_limit) with ``k`` steps at each scenario's bus."""
         p = base_p[t_of[idx]].copy()
         q = np.zeros_like(p)
         x = sign * k * step_w
-        p[np.arange(len(idx)), pos[k_of[idx]]] += x
-        q[np.arange(len(idx)), pos[k_of[idx]]] += abs(x) * q_per_p
+        rows = np.arange(len(idx))
+        p[rows, pos[k_of[idx]]] += x
+        q[rows, pos[k_of[idx]]] += abs(x) * q_per_p
         res = engine.run_batch(
             p,
             q,
@@ -152,21 +192,105 @@ def _bisect(
             sgen_scale=None if ss is None else ss[t_of[idx]],
             method=CalculationMethod.iterative_current,
         )
-        return _worst(res, model, limits, tuple(f[idx] for f in floor_s)) >= -_TOL
+        head = _signed_margins(res, model, limits) - allow[t_of[idx]]
+        head[~res.converged] = -np.inf
+        return head
 
-    # first try the maximum, then bisect between lo (feasible) and hi (infeasible)
-    top = feasible(np.arange(nt * nb), np.full(nt * nb, k_max))
-    lo[top] = k_max
-    hi[~top] = k_max
-    while True:
-        active = np.flatnonzero(hi - lo > 1)
+    h0 = (_signed_margins(base, model, limits) - allow)[t_of]  # at step 0
+    br = _Brackets(h0, k_max)
+    every = np.arange(ns)
+    # first round: one step at every bus, which with step 0 gives each limit's slope there
+    br.record(every, np.zeros(ns, dtype=np.int64), h0, (np.ones(ns, dtype=bool), run(every, np.ones(ns))))
+    for rounds in itertools.count():
+        active = np.flatnonzero(br.hi - br.lo > 1)
         if not len(active):
             break
-        mid = (lo[active] + hi[active]) // 2
-        ok = feasible(active, mid)
-        lo[active[ok]] = mid[ok]
-        hi[active[~ok]] = mid[~ok]
-    return (lo * step_w).reshape(nt, nb)
+        k, pair = br.next_steps(active, bisect=rounds >= _ESTIMATE_ROUNDS)
+        head = run(np.concatenate([active, active[pair]]), np.concatenate([k, k[pair] + 1]))
+        br.record(active, k, head[: len(active)], (pair, head[len(active) :]))
+    return (br.lo * step_w).reshape(nt, nb)
+
+
+class _Brackets:
+    """Per scenario: ``lo`` (feasible step) < ``hi`` (infeasible step), the headroom of every
+    limit at both, and where known the headroom's change per step there (from a ``k, k + 1``
+    pair).
+
+    The next step to test is the first limit's zero crossing, estimated per limit from the
+    slope at ``hi`` (a backward secant step: the limits violated at ``hi``), else the slope at
+    ``lo``, else by linear interpolation between ``lo`` and ``hi`` (regula falsi); bisection
+    where nothing crosses with finite values (a failed power flow at ``hi``) or after
+    ``_ESTIMATE_ROUNDS`` rounds.
+    """
+
+    def __init__(self, h0: np.ndarray, k_max: int) -> None:
+        ns = h0.shape[0]
+        self.lo = np.zeros(ns, dtype=np.int64)
+        self.hi = np.full(ns, k_max + 1, dtype=np.int64)  # k_max + 1: beyond the range, never tested
+        self.h_lo = h0
+        self.h_hi = np.full_like(h0, -np.inf)
+        self.s_lo = np.full_like(h0, np.nan)
+        self.s_hi = np.full_like(h0, np.nan)
+        self.k_max = k_max
+
+    def next_steps(self, active: np.ndarray, *, bisect: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The step ``k`` to test per active scenario, and whether to test ``k + 1`` too."""
+        lo, hi = self.lo[active], self.hi[active]
+        x = np.full(len(active), np.nan) if bisect else self._crossing(active)
+        fallback = np.where(hi > self.k_max, self.k_max, (lo + hi) // 2)
+        k = np.clip(np.where(np.isfinite(x), np.floor(x + _TOL), fallback), lo + 1, hi - 1).astype(np.int64)
+        return k, np.isfinite(x) & (k + 1 < hi)
+
+    def _crossing(self, a: np.ndarray) -> np.ndarray:
+        """Estimated step [fractional] where the first limit runs out; NaN where unknown."""
+        lo, hi = self.lo[a, None], self.hi[a, None]
+        h_lo, h_hi, s_lo, s_hi = self.h_lo[a], self.h_hi[a], self.s_lo[a], self.s_hi[a]
+        crosses = np.isfinite(h_hi) & (h_hi < -_TOL)
+        open_top = ~np.isfinite(h_hi).any(axis=1, keepdims=True)  # hi untested or failed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chord = lo + (hi - lo) * np.maximum(h_lo, 0.0) / (h_lo - h_hi)
+            from_lo = lo + np.maximum(h_lo, 0.0) / -s_lo
+            from_hi = hi + h_hi / -s_hi
+        # a limit that crosses but still improves at lo (e.g. a line whose flow reverses)
+        # is left to the slope at hi
+        x = np.where(crosses & np.isnan(s_lo), chord, np.inf)
+        x = np.where((s_lo < 0) & (crosses | open_top), from_lo, x)
+        x = np.where(crosses & (s_hi < 0), from_hi, x)
+        x = np.where(np.isnan(x), np.inf, x).min(axis=1)
+        return np.where(np.isfinite(x), x, np.nan)
+
+    def record(
+        self,
+        active: np.ndarray,
+        k: np.ndarray,
+        head: np.ndarray,
+        pair: tuple[np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """Narrow the brackets of ``active`` with the headroom at ``k`` and, where ``pair``
+        says so, at ``k + 1``."""
+        ok = head.min(axis=1) >= -_TOL
+        slope = np.full_like(head, np.nan)
+        ok1 = np.zeros(len(active), dtype=bool)
+        head1 = head
+        if pair is not None:
+            has, h1 = pair
+            with np.errstate(invalid="ignore"):  # inf - inf: a limit that does not apply
+                slope[has] = h1 - head[has]
+            ok1[has] = h1.min(axis=1) >= -_TOL
+            head1 = head.copy()
+            head1[has] = h1
+        # k infeasible: hi = k.  k feasible: lo = k, or lo = k + 1 when that is feasible too,
+        # and hi = k + 1 when it is not (then the scenario is done)
+        bad = active[~ok]
+        self.hi[bad], self.h_hi[bad], self.s_hi[bad] = k[~ok], head[~ok], slope[~ok]
+        up = ok & ok1
+        good = active[ok]
+        self.lo[good] = k[ok] + up[ok]
+        self.h_lo[good] = np.where(up[ok, None], head1[ok], head[ok])
+        self.s_lo[good] = slope[ok]
+        if pair is not None:
+            done = ok & pair[0] & ~ok1
+            self.hi[active[done]] = k[done] + 1
 
 
 def hosting_capacity_iterative(

@@ -129,8 +129,6 @@ class PgmEngine:
         data[ComponentType.sym_gen] = (
             np.concatenate([data[ComponentType.sym_gen], gen]) if ComponentType.sym_gen in data else gen
         )
-        self.data = data
-        self.pgm = PowerGridModel(data)
         # base loads (3 constant P/Z/I parts per pandapower load) and sgens, by pandapower row
         load_ids, load_row = [], []
         for key, series in conv.idx.items():
@@ -141,9 +139,17 @@ class PgmEngine:
         self.load_row = np.concatenate(load_row) if load_row else np.zeros(0, int)
         sl = data.get(ComponentType.sym_load)
         if sl is not None and len(self.load_id):
+            # the converter makes a constant P, I and Z part of every load; parts that are zero
+            # stay zero under scaling and only cost time in every batch scenario
+            zero = (sl["p_specified"] == 0) & (sl["q_specified"] == 0)
+            data[ComponentType.sym_load] = sl = sl[~zero]
+            keep = np.isin(self.load_id, sl["id"])
+            self.load_id, self.load_row = self.load_id[keep], self.load_row[keep]
             pos = pd.Index(sl["id"]).get_indexer(self.load_id)
             self.load_p = sl["p_specified"][pos].copy()
             self.load_q = sl["q_specified"][pos].copy()
+        self.data = data
+        self.pgm = PowerGridModel(data)
         sg_map = conv.idx.get(("sgen", None))
         self.sgen_id = sg_map.to_numpy() if sg_map is not None else np.zeros(0, int)
         if len(self.sgen_id):
