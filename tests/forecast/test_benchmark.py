@@ -25,6 +25,7 @@ def test_forecast_benchmark_quick_prints_json_with_accuracy_table():
     assert result["sites"] == 1000 and result["pv_day_ahead"]["intervals"] == 96
     assert result["pv_day_ahead"]["seconds"] > 0 and result["load_day_ahead"]["intervals"] == 48
     assert result["pv_day_ahead"]["speedup_vs_modelchain"] > 1
+    assert result["pv_day_ahead_from_history"]["seconds"] > 0
     ours = [r for r in result["backtest"] if r["beats_persistence"] is not None]
     assert {r["series"] for r in ours} == {"load GB 2000", "PV Greensboro TMY3"}
     # on real demand the gradient-boosted model beats persistence at every horizon
