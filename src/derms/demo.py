@@ -2,9 +2,12 @@
 
 Loads a network that ships with pandapower, attaches a seeded simulated fleet to its load
 buses, registers it (tenants, users, customers, sites, DERs), runs an accelerated summer day
-through the reference adapter, and serves the API. ``--headless`` stops after ``--duration``
-wall seconds, checks that telemetry flowed and that the feeder roll-ups agree with the
-stored latest values, prints a JSON summary and exits 0 (1 if a check failed).
+through the reference adapter, and serves the API; at the evening peak the demo operator asks
+for a feeder peak reduction (``derms.demo_objective``), which the orchestration service plans
+and dispatches. ``--headless`` stops after ``--duration`` wall seconds, checks that telemetry
+flowed, that the feeder roll-ups agree with the stored latest values and, once the objective
+was posted, that plans were made and their commands acknowledged; it prints a JSON summary
+and exits 0 (1 if a check failed).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from derms.api.auth import Role, create_user, issue_token
 from derms.bridge.simulated import SimulatedTranslator
 from derms.bus import MemoryBus
 from derms.core.clock import ScaledClock
+from derms.demo_objective import post_at
 from derms.demo_protocols import prepare_protocol_fleet
 from derms.fleet import rollup
 from derms.grid.mapping import attachment_buses as load_buses
@@ -70,6 +75,9 @@ class DemoOptions:
     scenario: str = "summer_day"
     protocol_devices: int = 2
     """Simulated devices per protocol run through the real protocol stacks (0: none)."""
+    objective_hour: float = 17.0
+    """Local hour of the simulated day (the scenario starts at local midnight) at which the demo
+    operator asks for a feeder peak reduction through the API; negative: never."""
 
 
 def _fresh_database(path: Path) -> str:
@@ -201,6 +209,20 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
     console.print(f"API:     http://{settings.host}:{port}/docs   (Authorization: Bearer <token>)")
     for username, token in tokens.items():
         console.print(f"login:   {username:12s} {token}")
+    operator = (
+        asyncio.create_task(
+            post_at(
+                clock,
+                scenario.start + timedelta(hours=options.objective_hour),
+                runtime,
+                f"http://{settings.host}:{port}",
+                tokens["operator"],
+            ),
+            name="demo-operator",
+        )
+        if options.objective_hour >= 0
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -213,6 +235,16 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
         else:
             await stop.wait()
     finally:
+        objective = None
+        if operator is not None:
+            if not operator.done():
+                operator.cancel()
+            try:
+                objective = await operator
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the demo operator could not post its objective")
         sim = runtime.adapters.pop("sim")
         await sim.stop()
         await protocol_fleet.stop(runtime)
@@ -221,6 +253,13 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
         assert runtime.tracker is not None
         await runtime.tracker.flush()
         report = consistency(runtime)
+        service = runtime.orchestration
+        orchestration = {
+            "objective": objective,
+            "plans": service.plans if service else 0,
+            "replans": service.replans if service else 0,
+            "commands": service.command_counts() if service else {},
+        }
         summary = {
             "ders": len(ders) + len(protocol_fleet.ders),
             "feeders": sorted(set(runtime.fleet.feeder_ids)),
@@ -228,18 +267,27 @@ async def run_demo(options: DemoOptions, console: Console) -> int:
             "telemetry_received": runtime.tracker.received,
             "telemetry_written": runtime.tracker.written,
             "protocols": protocol_fleet.summary(),
+            "orchestration": orchestration,
             **report,
         }
         server.should_exit = True
         await serving
         await monitor.stop()
         await runtime.stop()
+    planned = objective is None or (
+        orchestration["plans"] > 0 and orchestration["commands"].get("acknowledged_ever", 0) > 0
+    )
     ok = (
         summary["telemetry_received"] > 0
         and summary["telemetry_written"] == summary["telemetry_received"]
         and all(report["checks"].values())
+        and planned
     )
     print(json.dumps(summary, indent=1))
+    console.print(
+        f"orchestration: {orchestration['plans']} plan(s), {orchestration['replans']} re-plan(s), "
+        f"{orchestration['commands'].get('acknowledged_ever', 0)} command(s) acknowledged"
+    )
     if not ok:
         console.print("[red]demo checks failed")
     return 0 if ok else 1

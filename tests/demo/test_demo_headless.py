@@ -8,7 +8,8 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_headless_runs_and_rollups_are_consistent(tmp_path: Path) -> None:
-    """`derms demo --headless` on the embedded default: 2,000 DERs on mv_oberrhein, real API."""
+    """`derms demo --headless` on the embedded default: 2,000 DERs on mv_oberrhein, real API;
+    the demo operator's objective is planned and its commands acknowledged."""
     cmd = [
         sys.executable,
         "-m",
@@ -16,7 +17,9 @@ def test_demo_headless_runs_and_rollups_are_consistent(tmp_path: Path) -> None:
         "demo",
         "--headless",
         "--duration",
-        "4",
+        "6",
+        "--objective-hour",
+        "0",  # the operator's peak reduction at once, so plans and commands flow in a short run
         "--port",
         "0",
         "--database",
@@ -30,3 +33,8 @@ def test_demo_headless_runs_and_rollups_are_consistent(tmp_path: Path) -> None:
     assert summary["telemetry_written"] == summary["telemetry_received"]
     assert all(summary["checks"].values())
     assert summary["fleet"]["online"] + summary["fleet"]["offline"] == summary["ders"]
+    orchestration = summary["orchestration"]
+    assert orchestration["objective"]["kind"] == "peak_reduction"
+    assert orchestration["plans"] >= 1
+    assert orchestration["commands"]["acknowledged_ever"] > 0
+    assert "command(s) acknowledged" in done.stderr

@@ -5,12 +5,14 @@ mid-objective are replaced from backups on their feeder."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
+from derms.core.der import DerKind
 from derms.core.dispatch import CommandState
 from derms.core.events import OBJECTIVE, encode_objective
 from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
@@ -132,3 +134,34 @@ async def test_next_interval_plans_again_and_ended_objectives_stop(rig: Rig) -> 
     await rig.settle(2 * 3600.0)
     await service.step()
     assert service.plans == 2 and not service.objectives
+
+
+async def test_under_delivery_is_held_at_what_is_delivered(rig: Rig) -> None:
+    """C&I loads can shed only their flexible share (the simulator's floor); asked for more,
+    they under-deliver, are held at what they deliver in a re-plan, and are not re-measured."""
+    service, fleet = rig.service, rig.runtime.fleet
+    ci = [d.id for d in rig.ders if d.kind is DerKind.CI_LOAD]
+    consumption = -sum(float(fleet.p_w[fleet.index[d]]) for d in ci)
+    objective = replace(capacity(0.6 * consumption), area=Area(AreaLevel.GROUP, tuple(ci)))
+    await service.submit(objective, actor="test")
+    await service.step()
+    assert service.last_outcome is not None and service.last_outcome.plan.setpoints
+    await rig.settle(service.options.measure_after_s + 60.0)
+    await service.step()
+    assert service.replans == 1
+    out = service.last_outcome
+    assert out.trigger.startswith("under-delivery")
+    orch = service.orchestrator
+    assert orch is not None
+    held = service.held
+    assert held and held <= set(ci)
+    for i in (orch.fleet.der_ids.index(d) for d in held):  # planned at what each load does
+        measured = float(fleet.p_w[fleet.index[orch.fleet.der_ids[i]]])
+        assert out.solution.p_w[i, 0] == pytest.approx(measured, abs=1.0)
+    assert out.solution.shortfall_w[objective.id][0] > 0.0  # reported, not hidden
+    # The loads that took over are measured in turn; the held ones are not measured again.
+    first_held = set(held)
+    for _ in range(3):
+        await rig.settle(service.options.debounce_s + 60.0)
+        await service.step()
+    assert service.replans == 1 + len(service.held - first_held) <= len(ci)

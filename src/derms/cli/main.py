@@ -110,6 +110,13 @@ def demo(
             min=0,
         ),
     ] = 2,
+    objective_hour: Annotated[
+        float,
+        typer.Option(
+            help="Local hour of the simulated day (it starts at midnight) at which the demo operator "
+            "asks for a feeder peak reduction; negative for none.",
+        ),
+    ] = 17.0,
 ) -> None:
     """Run the demo on the embedded default: a real network, a simulated fleet, an accelerated summer day."""
     from derms.demo import DemoOptions, run_demo
@@ -124,6 +131,7 @@ def demo(
         database=database,
         seed=seed,
         protocol_devices=protocol_devices,
+        objective_hour=objective_hour,
     )
     raise typer.Exit(asyncio.run(run_demo(options, console)))
 

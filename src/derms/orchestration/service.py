@@ -127,6 +127,8 @@ class OrchestrationService:
         self.last_outcome: Outcome | None = None
         self._in_force: dict[tuple[str, str], _Command] = {}
         self._offline: set[str] = set()
+        self.held: set[str] = set()
+        """DERs held at what they deliver for the rest of the interval (not measured again)."""
         self._slot: int | None = None
         self._changed = False
         self._replans_in_slot = 0
@@ -144,6 +146,7 @@ class OrchestrationService:
     async def start(self) -> None:
         await self.tracker.start()
         self.refresh()
+        await asyncio.to_thread(self._grid_rows)  # sensitivities ready before the first objective
         with self.engine.connect() as conn:
             for obj in objective_store.active_objectives(conn, self.clock.now()):
                 self.objectives[obj.id] = obj
@@ -259,6 +262,7 @@ class OrchestrationService:
                 return
             short = self._under_delivering(now)
             if short and self._may_replan(now):
+                self.held |= set(short)
                 await self._replan(lambda o: o.under_delivery(short), now)
 
     def _online(self, der_id: str) -> bool:
@@ -324,7 +328,7 @@ class OrchestrationService:
         outcome = await asyncio.to_thread(orch.plan, "objectives changed" if same_slot else "interval")
         self.orchestrator, self._slot, self._changed = orch, slot, False
         if not same_slot:
-            self._replans_in_slot, self._last_replan = 0, None
+            self._replans_in_slot, self._last_replan, self.held = 0, None, set()
         self.plans += 1
         await self._dispatch(outcome, only_changed=same_slot)
 
@@ -341,7 +345,7 @@ class OrchestrationService:
         measured: dict[str, float] = {}
         for (der_id, _), cmd in self._in_force.items():
             row = self.state.index.get(der_id)
-            if row is None or cmd.sent_at > due or not self.state.online[row]:
+            if row is None or cmd.sent_at > due or not self.state.online[row] or der_id in self.held:
                 continue
             seen = self.state.last_seen_ms[row]
             if np.isfinite(seen) and seen >= due.timestamp() * 1000 and np.isfinite(self.state.p_w[row]):
