@@ -117,6 +117,25 @@ class Flexibility:
         """Downward headroom ``base - p_lo`` (>= 0)."""
         return self.base - self.p_lo
 
+    def energy(self, p_w: np.ndarray) -> np.ndarray:
+        """Each device's energy after every step when it follows ``p_w`` ``(n, steps)``, by its own
+        dynamics (the deviation from the baseline is up when positive, down when negative) [Wh]."""
+        d = p_w - self.base
+        dt_h = self.dt_s / 3600.0
+        out = np.empty_like(d)
+        e = self.e0
+        for t in range(self.steps):
+            flow = self.k_up * np.maximum(d[:, t], 0.0) - self.k_down * np.maximum(-d[:, t], 0.0)
+            e = self.alpha * e + self.w[:, t] - dt_h * flow
+            out[:, t] = e
+        return out
+
+    def energy_violation(self, p_w: np.ndarray) -> np.ndarray:
+        """Per device, the largest excursion of its energy outside its band under ``p_w`` [Wh]."""
+        e = self.energy(p_w)
+        over = np.maximum(np.maximum(e - self.e_hi, self.e_lo - e), 0.0)
+        return np.where(self.has_energy, over.max(axis=1, initial=0.0), 0.0)
+
     def take(self, rows: np.ndarray) -> Flexibility:
         """The flexibility of a subset of DERs."""
         return Flexibility(

@@ -2,15 +2,17 @@
 
 Structure exploited (see docs/orchestration.md):
 
-* **Exact aggregation.** DERs that share a location (bus, or feeder when ``group_by="feeder"``),
-  costs and objective memberships are interchangeable in a single interval: their power boxes
+* **Exact aggregation (single interval).** DERs that share a location (bus, or feeder when
+  ``group_by="feeder"``), costs and objective memberships are interchangeable: their power boxes
   add up exactly (Minkowski sum of boxes), so the LP has one up and one down column per group,
-  not per DER. The group total is then split in merit order (most reliable first), which is
-  optimal because every member has the same cost. Over a horizon, energy-limited devices with
-  the same dynamics (``alpha``, ``k_up``, ``k_down``, departure step) are aggregated as one
-  generalized battery whose energy bounds are the sums of the members' (an outer
-  approximation when members' states differ; only the first step is sent, and its power boxes
-  are exact because each device's energy limit is folded into its first-step box).
+  not per DER, and the group total is split in merit order (most reliable first).
+* **Horizon aggregation** (:mod:`derms.orchestration.aggregate`). By default fixed-share groups:
+  every member follows a fixed share of its group's deviation, so the group is one virtual
+  battery whose bounds hold for every member; plans are deliverable device by device and the
+  LP's cost is theirs (an inner approximation; ``aggregate="exact"`` gives the per-DER model).
+  ``aggregate="coarse"`` sums members' energy bounds (an outer approximation, fewer groups) and
+  repairs the plan into feasible device schedules (:mod:`derms.orchestration.repair`),
+  reporting the repaired plan's cost.
 * **Block structure.** Grid rows touch the buses of one feeder; with ``group_by="feeder"`` a
   group spanning several buses uses, per row and side, the extreme sensitivity among its buses,
   which is conservative for every split of the group's power.
@@ -29,38 +31,25 @@ from dataclasses import replace
 
 import highspy
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from derms.orchestration.aggregate import (
+    EnergyGroups,
+    Groups,
+    factorize,
+    fixed_shares,
+    group_sum,
+    share_keys,
+    summed,
+)
 from derms.orchestration.flexibility import Binding, Flexibility
 from derms.orchestration.greedy import merit_order
 from derms.orchestration.grid import screen, split_signs
 from derms.orchestration.problem import Problem, Sense
-from derms.orchestration.solution import Explanation, Solution, shortfalls
+from derms.orchestration.repair import schedules
+from derms.orchestration.solution import Explanation, Solution, plan_cost, shortfalls
 
 _TOL_W = 1e-3
-
-
-def _factorize(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group index per row from several key columns, and the first row of each group."""
-    code = np.zeros(len(columns[0]), np.int64)
-    span = 1
-    for col in columns:
-        if col.dtype.kind in "iub" and (len(col) == 0 or col.min() >= 0):
-            inv, radix = col.astype(np.int64), int(col.max()) + 1 if len(col) else 1
-        else:
-            inv, uniques = pd.factorize(col)  # hash based: O(n), no sort
-            radix = max(len(uniques), 1)
-        if span * radix >= 2**62:
-            code, uniques = pd.factorize(code)
-            span = max(len(uniques), 1)
-        code = code * radix + inv
-        span *= radix
-    group = pd.factorize(code)[0].astype(np.int64)
-    # factorize numbers groups in order of first appearance: a group starts where the running max grows.
-    running = np.maximum.accumulate(group)
-    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]]) if len(group) else group
-    return group, first
 
 
 def _membership_bits(problem: Problem) -> np.ndarray:
@@ -81,11 +70,10 @@ def _state_bin(f: Flexibility, bins: int) -> np.ndarray:
     return np.where(f.has_energy, np.clip((frac * bins).astype(np.int64), 0, bins - 1) + 1, 0)
 
 
-def _group(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Group index per DER. ``loc`` is the location that matters (bus or feeder, ``-1`` where
-    no kept grid row sees the DER). Exact groups share costs; coarse groups (long horizons)
-    only share location, objective memberships, dynamics and a state-of-charge bin, and get
-    capacity-weighted mean costs."""
+def _summed_keys(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> list[np.ndarray]:
+    """Keys of summed groups. ``loc`` is the location that matters (bus or feeder, ``-1`` where
+    no kept grid row sees the DER). Exact groups share costs; coarse groups (outer horizon
+    aggregate) only share location, objective memberships, dynamics and a state-of-charge bin."""
     f = problem.flex
     keys = [loc + 1, _membership_bits(problem)]
     if exact:
@@ -101,25 +89,7 @@ def _group(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> t
             np.isinf(f.e_lo).sum(axis=1),
             np.isfinite(f.throughput_wh),
         ]
-    return _factorize(*keys)
-
-
-def _group_cost(
-    cost: np.ndarray, cap: np.ndarray, group: np.ndarray, g: int, first: np.ndarray
-) -> np.ndarray:
-    """Capacity-weighted mean cost per group (the members' own cost when they all agree)."""
-    w = cap.sum(axis=1) if cap.ndim == 2 else cap
-    total = np.bincount(group, weights=w, minlength=g)
-    mean = np.bincount(group, weights=w * cost, minlength=g) / np.where(total > 0, total, 1.0)
-    return np.where(total > 0, mean, cost[first])
-
-
-def _sum(group: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
-    if values.ndim == 1:
-        return np.bincount(group, weights=values, minlength=g)
-    return np.stack(
-        [np.bincount(group, weights=values[:, t], minlength=g) for t in range(values.shape[1])], 1
-    )
+    return keys
 
 
 class _Builder:
@@ -220,41 +190,52 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
-    state_bins: int = 1,
+    state_bins: int = 4,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
 
-    ``group_by`` is ``"bus"`` (exact grid model), ``"feeder"`` (conservative grid model,
-    fewer columns) or ``"auto"`` (bus for a single interval, feeder for a horizon). ``solver`` is a HiGHS solver name
-    (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` is ``"exact"`` (groups share costs:
-    the LP is exact), ``"coarse"`` (groups share location and dynamics, with capacity-weighted
-    mean costs: an approximation, split back cheapest first) or ``"auto"`` (exact for a single
-    interval, coarse for a horizon). ``state_bins`` > 1 also splits coarse energy groups by
-    state-of-charge bin: a tighter aggregate (smaller objective gap) for more columns; 1 is the
-    fastest and loosest.
+    ``group_by`` is ``"bus"`` (exact grid model), ``"feeder"`` (fewer columns) or ``"auto"``
+    (bus for a single interval, feeder for a horizon). ``solver`` is a HiGHS solver name
+    (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` (see :mod:`aggregate`):
+
+    * ``"auto"``: ``"exact"`` for a single interval, ``"shares"`` for a horizon;
+    * ``"exact"``: interchangeable groups for a single interval (the LP is exact); over a horizon
+      every device is its own group (the per-DER model: exact, slow);
+    * ``"shares"``: fixed-share groups over a horizon (deliverable plans, an inner
+      approximation; ``state_bins`` bins of state of charge and upward share per group key);
+    * ``"coarse"``: summed energy bounds and capacity-weighted mean costs over a horizon (an
+      outer approximation: a lower bound on the cost, plans not guaranteed deliverable).
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
-    if aggregate not in ("auto", "exact", "coarse"):
-        raise ValueError("aggregate must be 'auto', 'exact' or 'coarse'")
+    if aggregate not in ("auto", "exact", "shares", "coarse"):
+        raise ValueError("aggregate must be 'auto', 'exact', 'shares' or 'coarse'")
+    if state_bins < 1:
+        raise ValueError("state_bins must be >= 1")
     t0 = time.perf_counter()
     f, steps, n = problem.flex, problem.steps, problem.n
     dt_h = f.dt_s / 3600.0
     grid = problem.grid
     by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
-    exact = aggregate == "exact" or (aggregate == "auto" and steps == 1)
+    mode = ("exact" if steps == 1 else "shares") if aggregate == "auto" else aggregate
+    if steps == 1 and mode == "shares":
+        mode = "exact"
+    per_device = steps > 1 and mode == "exact"
+    exact = mode == "exact" and steps == 1
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
     use_q = grid is not None and grid.sq is not None and by_bus and steps == 1
     # Screen grid rows first: DERs on buses that no kept row sees only meet the objective rows,
     # so they group across locations (exactly: their columns would be identical).
     keeps: list[np.ndarray] = []
-    loc = np.full(n, -1, np.int64) if exact else (problem.bus if by_bus else problem.feeder).astype(np.int64)
+    merge = mode != "coarse"  # coarse groups never merge locations: that would loosen the aggregate
+    loc_all = (problem.bus if by_bus else problem.feeder).astype(np.int64)
+    loc = np.full(n, -1, np.int64) if merge else loc_all
     if grid is not None and grid.rows:
         on_grid = problem.bus >= 0
-        bus_up = _sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
-        bus_down = _sum(problem.bus[on_grid], dev_down[on_grid], grid.n_bus)
+        bus_up = group_sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
+        bus_down = group_sum(problem.bus[on_grid], dev_down[on_grid], grid.n_bus)
         qb_up = np.bincount(problem.bus[on_grid], (f.q_hi - f.q_base)[on_grid], grid.n_bus) if use_q else None
         qb_dn = np.bincount(problem.bus[on_grid], (f.q_base - f.q_lo)[on_grid], grid.n_bus) if use_q else None
         p_parts = split_signs(grid.sp)
@@ -269,29 +250,30 @@ def solve(
         if use_q and grid.sq is not None:
             seen[grid.sq[union].indices] = True
         on_seen = on_grid & seen[np.where(on_grid, problem.bus, 0)]
-        if not exact:  # coarse groups never merge locations: that would loosen the aggregate
-            loc = (problem.bus if by_bus else problem.feeder).astype(np.int64)
-        elif by_bus:
+        if merge and by_bus:
             loc = np.where(on_seen, problem.bus, -1).astype(np.int64)
-        else:
+        elif merge:
             feeders_seen = np.unique(problem.feeder[on_seen])
             loc = np.where(np.isin(problem.feeder, feeders_seen), problem.feeder, -1).astype(np.int64)
-    group, first = _group(problem, loc, exact, state_bins)
-    g = len(first)
-    up = _sum(group, dev_up, g)
-    down = _sum(group, dev_down, g)
-    q_up = _sum(group, f.q_hi - f.q_base, g) if use_q else None
-    q_down = _sum(group, f.q_base - f.q_lo, g) if use_q else None
+    if per_device:
+        groups = fixed_shares(problem, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
+    elif steps > 1 and mode == "shares":
+        groups = fixed_shares(
+            problem, *factorize(*share_keys(problem, loc, _membership_bits(problem), state_bins))
+        )
+    else:
+        group, first = factorize(*_summed_keys(problem, loc, exact, state_bins))
+        groups = summed(problem, group, first, exact_costs=exact)
+    group, first, g = groups.group, groups.first, groups.g
+    up, down = groups.up, groups.down
+    q_up = group_sum(group, f.q_hi - f.q_base, g) if use_q else None
+    q_down = group_sum(group, f.q_base - f.q_lo, g) if use_q else None
 
     b = _Builder()
     u_cols, v_cols = [], []
     price_mask = problem.price_members if problem.price_members is not None else np.ones(n, bool)
     price_g = price_mask[first]
-    if exact:  # members share their costs
-        cu, cd = problem.cost_up[first], problem.cost_down[first]
-    else:
-        cu = _group_cost(problem.cost_up, dev_up, group, g, first)
-        cd = _group_cost(problem.cost_down, dev_down, group, g, first)
+    cu, cd = groups.cost_up, groups.cost_down
     for t in range(steps):
         price = 0.0 if problem.prices is None else problem.prices[t]
         u_cols.append(b.cols((cu - price * price_g) * dt_h / 1000.0, np.zeros(g), up[:, t]))
@@ -300,62 +282,32 @@ def solve(
     qi_cols = b.cols(np.full(g, problem.cost_q * dt_h / 1000.0), np.zeros(g), q_up) if use_q else None
     qa_cols = b.cols(np.full(g, problem.cost_q * dt_h / 1000.0), np.zeros(g), q_down) if use_q else None
 
-    target_rows: list[tuple[int, int, int]] = []  # (target index, step, row)
-    for k, tgt in enumerate(problem.targets):
-        mg = tgt.members[first]
-        members = np.flatnonzero(mg)
+    for tgt in problem.targets:
+        members = np.flatnonzero(tgt.members[first])
         for t in np.flatnonzero(~np.isnan(tgt.value_w)):
             slack = b.cols(np.array([tgt.penalty * dt_h / 1000.0]), np.zeros(1), np.array([np.inf]))
-            if tgt.sense is Sense.DELIVER:
-                row = b.rows(
-                    np.array([tgt.value_w[t]]), np.array([np.inf]), [f"objective:{tgt.objective_id}"]
-                )
-            else:
-                rhs = tgt.value_w[t] - up[members, t].sum()
-                row = b.rows(np.array([rhs]), np.array([np.inf]), [f"objective:{tgt.objective_id}"])
+            rhs = (
+                tgt.value_w[t]
+                if tgt.sense is Sense.DELIVER
+                else tgt.value_w[t] - dev_up[tgt.members, t].sum()
+            )
+            row = b.rows(np.array([rhs]), np.array([np.inf]), [f"objective:{tgt.objective_id}"])
             sign = 1.0 if tgt.sense is Sense.DELIVER else -1.0
             ones = np.ones(len(members))
             b.entries(np.full(len(members), row[0]), u_cols[t][members], sign * ones)
             b.entries(np.full(len(members), row[0]), v_cols[t][members], -sign * ones)
             b.entries(row, slack, np.ones(1))
-            target_rows.append((k, int(t), int(row[0])))
 
     if grid is not None and grid.rows:
-        gbus = loc[first]
-        if not by_bus:
-            smax_all, smin_all = _extreme_sensitivity(grid.sp, problem.bus, group, g)
-        for t in range(steps):
-            keep = keeps[t]
-            if not len(keep):
-                continue
-            s_p = grid.sp[keep]
-            labels = [grid.labels[r] for r in keep]
-            if by_bus:
-                valid = np.flatnonzero(gbus >= 0)
-                a = s_p[:, gbus[valid]].tocoo()
-                rows = b.rows(grid.room_lo[keep], grid.room_hi[keep], labels)
-                b.entries(rows[a.row], u_cols[t][valid[a.col]], a.data)
-                b.entries(rows[a.row], v_cols[t][valid[a.col]], -a.data)
-                if qi_cols is not None and qa_cols is not None and grid.sq is not None:
-                    aq = grid.sq[keep][:, gbus[valid]].tocoo()
-                    b.entries(rows[aq.row], qi_cols[valid[aq.col]], aq.data)
-                    b.entries(rows[aq.row], qa_cols[valid[aq.col]], -aq.data)
-            else:
-                smax, smin = smax_all[keep], smin_all[keep]
-                hi_rows = b.rows(np.full(len(keep), -np.inf), grid.room_hi[keep], labels)
-                lo_rows = b.rows(grid.room_lo[keep], np.full(len(keep), np.inf), labels)
-                for rows, cu_, cv_ in ((hi_rows, smax, smin), (lo_rows, smin, smax)):
-                    cu_c, cv_c = cu_.tocoo(), cv_.tocoo()
-                    b.entries(rows[cu_c.row], u_cols[t][cu_c.col], cu_c.data)
-                    b.entries(rows[cv_c.row], v_cols[t][cv_c.col], -cv_c.data)
+        _grid_rows(b, problem, groups, loc, keeps, by_bus, u_cols, v_cols, qi_cols, qa_cols)
 
-    if steps > 1:
-        _energy_rows(b, problem, group, first, g, u_cols, v_cols, dt_h)
+    if groups.energy is not None:
+        _energy_rows(b, groups.energy, u_cols, v_cols, dt_h)
 
     build_s = time.perf_counter() - t0
     size = b.n_col + sum(len(v) for v in b.vals)
     # Dual simplex wins on both shapes measured here (few rows and boxed columns for one interval;
-    # 96-step energy chains: 6.4 s vs 16.6 s for IPM on the 1,000-DER benchmark horizon).
+    # 96-step energy chains).
     chosen = solver if solver != "auto" else ("ipm" if steps == 1 and size > 400_000 else "simplex")
     t1 = time.perf_counter()
     a = b.matrix()
@@ -368,13 +320,24 @@ def solve(
 
     u = np.stack([x[c] for c in u_cols], axis=1)
     v = np.stack([x[c] for c in v_cols], axis=1)
-    # Within a group: cheapest first (costs differ only in coarse groups), then most reliable.
-    if exact:
-        order_u = order_v = np.lexsort((-problem.reliability, group))
+    if groups.share is not None:  # every member follows its share of the group's deviation
+        delta = groups.share[:, None] * (u - v)[group]
     else:
-        order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
-        order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
-    delta = _disaggregate(order_u, group, u, up, dev_up) - _disaggregate(order_v, group, v, down, dev_down)
+        # Within a group: cheapest first (costs differ only in coarse groups), then most reliable.
+        if exact:
+            order_u = order_v = np.lexsort((-problem.reliability, group))
+        else:
+            order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
+            order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
+        delta = _disaggregate(order_u, group, u, up, dev_up) - _disaggregate(
+            order_v, group, v, down, dev_down
+        )
+        if groups.energy is not None:  # summed energy bounds: make every device's schedule feasible
+            rows = np.flatnonzero(f.has_energy)
+            gi = group[rows]
+            rel, cu_r, cd_r = problem.reliability[rows], problem.cost_up[rows], problem.cost_down[rows]
+            order = (np.lexsort((-rel, cu_r, gi)), np.lexsort((-rel, cd_r, gi)))
+            delta[rows] = schedules(f, group, u - v, rows, order)
     p = f.base + delta
     q = f.q_base.copy()
     if qi_cols is not None and qa_cols is not None and q_up is not None and q_down is not None:
@@ -390,7 +353,8 @@ def solve(
         q_var=q,
         status="optimal",
         solver=f"highs-{chosen}",
-        cost=float(obj),
+        cost=plan_cost(problem, p) if groups.energy is not None and groups.share is None else float(obj),
+        lp_cost=float(obj),
         shortfall_w=shortfall,
         why=why,
         groups=g,
@@ -399,6 +363,60 @@ def solve(
         solve_s=solve_s,
         group_of=group,
     )
+
+
+def _grid_rows(
+    b: _Builder,
+    problem: Problem,
+    groups: Groups,
+    loc: np.ndarray,
+    keeps: list[np.ndarray],
+    by_bus: bool,
+    u_cols: list[np.ndarray],
+    v_cols: list[np.ndarray],
+    qi_cols: np.ndarray | None,
+    qa_cols: np.ndarray | None,
+) -> None:
+    """Linearised grid rows per step. Summed groups on one bus use its sensitivity; summed groups
+    over a feeder the extreme one among their buses (conservative for any split); fixed-share
+    groups the share-weighted sum of their members' (exact for the policy)."""
+    grid = problem.grid
+    assert grid is not None
+    group, first, g = groups.group, groups.first, groups.g
+    gbus = loc[first]
+    weights = None
+    if groups.share is not None:
+        on = problem.bus >= 0
+        weights = sp.csr_matrix((groups.share[on], (problem.bus[on], group[on])), shape=(grid.n_bus, g))
+    elif not by_bus:
+        smax_all, smin_all = _extreme_sensitivity(grid.sp, problem.bus, group, g)
+    for t, keep in enumerate(keeps):
+        if not len(keep):
+            continue
+        labels = [grid.labels[r] for r in keep]
+        if weights is not None:
+            a = (grid.sp[keep] @ weights).tocoo()
+            rows = b.rows(grid.room_lo[keep], grid.room_hi[keep], labels)
+            b.entries(rows[a.row], u_cols[t][a.col], a.data)
+            b.entries(rows[a.row], v_cols[t][a.col], -a.data)
+        elif by_bus:
+            valid = np.flatnonzero(gbus >= 0)
+            a = grid.sp[keep][:, gbus[valid]].tocoo()
+            rows = b.rows(grid.room_lo[keep], grid.room_hi[keep], labels)
+            b.entries(rows[a.row], u_cols[t][valid[a.col]], a.data)
+            b.entries(rows[a.row], v_cols[t][valid[a.col]], -a.data)
+            if qi_cols is not None and qa_cols is not None and grid.sq is not None:
+                aq = grid.sq[keep][:, gbus[valid]].tocoo()
+                b.entries(rows[aq.row], qi_cols[valid[aq.col]], aq.data)
+                b.entries(rows[aq.row], qa_cols[valid[aq.col]], -aq.data)
+        else:
+            smax, smin = smax_all[keep], smin_all[keep]
+            hi_rows = b.rows(np.full(len(keep), -np.inf), grid.room_hi[keep], labels)
+            lo_rows = b.rows(grid.room_lo[keep], np.full(len(keep), np.inf), labels)
+            for rows, cu_, cv_ in ((hi_rows, smax, smin), (lo_rows, smin, smax)):
+                cu_c, cv_c = cu_.tocoo(), cv_.tocoo()
+                b.entries(rows[cu_c.row], u_cols[t][cu_c.col], cu_c.data)
+                b.entries(rows[cv_c.row], v_cols[t][cv_c.col], -cv_c.data)
 
 
 def _extreme_sensitivity(
@@ -419,46 +437,25 @@ def _extreme_sensitivity(
 
 
 def _energy_rows(
-    b: _Builder,
-    problem: Problem,
-    group: np.ndarray,
-    first: np.ndarray,
-    g: int,
-    u_cols: list[np.ndarray],
-    v_cols: list[np.ndarray],
-    dt_h: float,
+    b: _Builder, eg: EnergyGroups, u_cols: list[np.ndarray], v_cols: list[np.ndarray], dt_h: float
 ) -> None:
     """Generalized-battery dynamics per energy group and step, and warranty throughput."""
-    f = problem.flex
-    eg = np.flatnonzero(f.has_energy[first])
-    if not len(eg):
-        return
-    steps = f.steps
-    gmap = np.full(g, -1)
-    gmap[eg] = np.arange(len(eg))
-    sel = f.has_energy
-    e0 = _sum(group[sel], f.e0[sel], g)[eg]
-    e_lo = _sum(group[sel], f.e_lo[sel], g)[eg]
-    e_hi = _sum(group[sel], f.e_hi[sel], g)[eg]
-    w = _sum(group[sel], f.w[sel], g)[eg]
-    alpha, k_up, k_down = f.alpha[first][eg], f.k_up[first][eg], f.k_down[first][eg]
-    e_cols = [b.cols(np.zeros(len(eg)), e_lo[:, t], e_hi[:, t]) for t in range(steps)]
-    m = len(eg)
+    rows_g, m = eg.rows, len(eg.rows)
+    steps = len(u_cols)
+    e_cols = [b.cols(np.zeros(m), eg.e_lo[:, t], eg.e_hi[:, t]) for t in range(steps)]
     for t in range(steps):
-        rhs = w[:, t] + (alpha * e0 if t == 0 else 0.0)
+        rhs = eg.w[:, t] + (eg.alpha * eg.e0 if t == 0 else 0.0)
         rows = b.rows(rhs, rhs, ["energy"] * m)
         b.entries(rows, e_cols[t], np.ones(m))
         if t > 0:
-            b.entries(rows, e_cols[t - 1], -alpha)
-        b.entries(rows, u_cols[t][eg], dt_h * k_up)
-        b.entries(rows, v_cols[t][eg], -dt_h * k_down)
-    budget = _sum(group, np.where(np.isfinite(f.throughput_wh), f.throughput_wh, 0.0), g)[eg]
-    limited = np.isfinite(f.throughput_wh[first][eg])
-    lim = np.flatnonzero(limited)
+            b.entries(rows, e_cols[t - 1], -eg.alpha)
+        b.entries(rows, u_cols[t][rows_g], dt_h * eg.k_up)
+        b.entries(rows, v_cols[t][rows_g], -dt_h * eg.k_down)
+    lim = np.flatnonzero(np.isfinite(eg.budget))
     if len(lim):
-        rows = b.rows(np.full(len(lim), -np.inf), budget[lim], ["warranty:daily_cycles"] * len(lim))
+        rows = b.rows(np.full(len(lim), -np.inf), eg.budget[lim], ["warranty:daily_cycles"] * len(lim))
         for t in range(steps):
-            b.entries(rows, u_cols[t][eg[lim]], np.full(len(lim), dt_h * k_up[lim]))
+            b.entries(rows, u_cols[t][rows_g[lim]], np.full(len(lim), dt_h * eg.k_up[lim]))
 
 
 def _disaggregate(

@@ -56,6 +56,9 @@ class Solution:
     why: Explanation
     groups: int = 0
     rows: int = 0
+    lp_cost: float = float("nan")
+    """The LP's objective; ``cost`` is the plan evaluated device by device (they differ when a
+    summed horizon aggregate promised more than the devices deliver)."""
     build_s: float = 0.0
     solve_s: float = 0.0
     group_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -70,3 +73,19 @@ def shortfalls(problem: Problem, p: np.ndarray) -> dict[str, np.ndarray]:
         got = (p[m] - f.base[m]).sum(axis=0) if tgt.sense is Sense.DELIVER else (f.p_hi[m] - p[m]).sum(axis=0)
         out[tgt.objective_id] = np.where(np.isnan(tgt.value_w), 0.0, np.maximum(tgt.value_w - got, 0.0))
     return out
+
+
+def plan_cost(problem: Problem, p: np.ndarray) -> float:
+    """The LP's objective evaluated device by device for setpoints ``p`` ``(n, steps)``:
+    deviation costs, prices on net injection and target shortfall penalties (currency)."""
+    f = problem.flex
+    dt_kh = f.dt_s / 3.6e6
+    d = p - f.base
+    price = np.zeros(f.steps) if problem.prices is None else problem.prices
+    members = np.ones(f.n, bool) if problem.price_members is None else problem.price_members
+    priced = price[None, :] * members[:, None]
+    up, down = np.maximum(d, 0.0), np.maximum(-d, 0.0)
+    cost = ((problem.cost_up[:, None] - priced) * up + (problem.cost_down[:, None] + priced) * down).sum()
+    short = shortfalls(problem, p)
+    penalty = sum(float(short[t.objective_id].sum()) * t.penalty for t in problem.targets)
+    return float((cost + penalty) * dt_kh)

@@ -1,0 +1,273 @@
+"""Groups of DERs that the dispatch LP treats as one column pair per step.
+
+* **Summed groups** (:func:`summed`): members' power boxes add up (Minkowski sum of boxes).
+  Exact for a single interval when members share location, costs and memberships (the total
+  is then split in merit order); over a horizon, summing energy bounds as well (Hao, Sanandaji,
+  Poolla and Vincent, IEEE Trans. Power Systems 30(1), 2015) is an *outer* approximation
+  whose plans may promise energy that heterogeneous members cannot deliver.
+* **Fixed-share groups** (:func:`fixed_shares`), the horizon default: member ``i`` follows a
+  fixed share ``s_i`` of its group's deviation, ``u_i = s_i U`` and ``v_i = s_i V``
+  (``sum s_i = 1``). Members share ``alpha``, ``k_up`` and ``k_down``, so member ``i``'s energy is
+  ``e_i(t) = E_i(t) + s_i G(t)`` with ``E_i`` its baseline trajectory and one virtual state
+  ``G(t+1) = alpha G(t) - dt (k_up U(t) - k_down V(t))``, ``G(0) = 0``. Every member's limits
+  become bounds on ``U``, ``V`` and ``G``::
+
+      U <= min_i up_i / s_i,   V <= min_i down_i / s_i,
+      max_i (e_lo_i - E_i) / s_i <= G <= min_i (e_hi_i - E_i) / s_i
+
+  The group LP is the per-DER LP restricted to this policy: an *inner* approximation (cf. the
+  homothetic inner approximations of Zhao, Hao and Zhang, "A geometric approach to aggregate
+  flexibility modeling of thermostatically controlled loads", IEEE Trans. Power Systems 32(6),
+  2017), so every plan is deliverable device by device and its cost (``sum_i s_i c_i`` per
+  unit) is what the members cost. Singleton groups make it the per-DER model itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from derms.orchestration.problem import Problem
+
+_TOL = 1e-6
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EnergyGroups:
+    """Energy state of the groups ``rows`` (arrays per such group, ``(m,)`` or ``(m, steps)``)."""
+
+    rows: np.ndarray
+    e0: np.ndarray
+    e_lo: np.ndarray
+    e_hi: np.ndarray
+    w: np.ndarray
+    alpha: np.ndarray
+    k_up: np.ndarray
+    k_down: np.ndarray
+    budget: np.ndarray
+    """Discharge-side throughput limit over the horizon [Wh] (inf: none)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Groups:
+    """DER-to-group map and each group's boxes ``(g, steps)``, costs and energy state."""
+
+    group: np.ndarray
+    first: np.ndarray
+    """A representative member of each group."""
+    share: np.ndarray | None
+    """Fixed share of its group's deviation per DER, or None (split in merit order)."""
+    up: np.ndarray
+    down: np.ndarray
+    cost_up: np.ndarray
+    cost_down: np.ndarray
+    energy: EnergyGroups | None
+
+    @property
+    def g(self) -> int:
+        return len(self.first)
+
+
+def factorize(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group index per row from several key columns, and the first row of each group."""
+    code = np.zeros(len(columns[0]), np.int64)
+    span = 1
+    for col in columns:
+        if col.dtype.kind in "iub" and (len(col) == 0 or col.min() >= 0):
+            inv, radix = col.astype(np.int64), int(col.max()) + 1 if len(col) else 1
+        else:
+            inv, uniques = pd.factorize(col)  # hash based: O(n), no sort
+            radix = max(len(uniques), 1)
+        if span * radix >= 2**62:
+            code, uniques = pd.factorize(code)
+            span = max(len(uniques), 1)
+        code = code * radix + inv
+        span *= radix
+    group = pd.factorize(code)[0].astype(np.int64)
+    # factorize numbers groups in order of first appearance: a group starts where the running max grows.
+    running = np.maximum.accumulate(group)
+    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]]) if len(group) else group
+    return group, first
+
+
+def group_sum(group: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
+    """Per-group sums of ``(n,)`` or ``(n, steps)`` values."""
+    if values.ndim == 1:
+        return np.bincount(group, weights=values, minlength=g)
+    n = len(group)
+    return np.asarray(sp.csr_matrix((np.ones(n), (group, np.arange(n))), shape=(g, n)) @ values)
+
+
+def _group_reduce(ufunc: np.ufunc, group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce`` over each group's rows (groups are ``0..g-1``, none empty)."""
+    order = np.argsort(group, kind="stable")
+    gs = group[order]
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    return ufunc.reduceat(values[order], starts, axis=0)
+
+
+def _capacity_mean(
+    cost: np.ndarray, weight: np.ndarray, group: np.ndarray, g: int, first: np.ndarray
+) -> np.ndarray:
+    total = np.bincount(group, weights=weight, minlength=g)
+    mean = np.bincount(group, weights=weight * cost, minlength=g) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, mean, cost[first])
+
+
+def summed(problem: Problem, group: np.ndarray, first: np.ndarray, *, exact_costs: bool) -> Groups:
+    """Groups whose boxes and energy bounds are the members' sums (costs: the members' own when
+    ``exact_costs``, else capacity-weighted means)."""
+    f, g = problem.flex, len(first)
+    dev_up, dev_down = np.maximum(f.up, 0.0), np.maximum(f.down, 0.0)
+    if exact_costs:
+        cu, cd = problem.cost_up[first], problem.cost_down[first]
+    else:
+        cu = _capacity_mean(problem.cost_up, dev_up.sum(axis=1), group, g, first)
+        cd = _capacity_mean(problem.cost_down, dev_down.sum(axis=1), group, g, first)
+    energy = None
+    eg = np.flatnonzero(f.has_energy[first])
+    if f.steps > 1 and len(eg):
+        sel = f.has_energy
+        gs = group[sel]
+        budget = group_sum(group, np.where(np.isfinite(f.throughput_wh), f.throughput_wh, 0.0), g)[eg]
+        energy = EnergyGroups(
+            rows=eg,
+            e0=group_sum(gs, f.e0[sel], g)[eg],
+            e_lo=group_sum(gs, f.e_lo[sel], g)[eg],
+            e_hi=group_sum(gs, f.e_hi[sel], g)[eg],
+            w=group_sum(gs, f.w[sel], g)[eg],
+            alpha=f.alpha[first][eg],
+            k_up=f.k_up[first][eg],
+            k_down=f.k_down[first][eg],
+            budget=np.where(np.isfinite(f.throughput_wh[first][eg]), budget, np.inf),
+        )
+    return Groups(
+        group, first, None, group_sum(group, dev_up, g), group_sum(group, dev_down, g), cu, cd, energy
+    )
+
+
+def baseline_energy(problem: Problem) -> np.ndarray:
+    """Each device's energy after every step at its baseline, ``(n, steps)`` [Wh]."""
+    f = problem.flex
+    out = np.empty((f.n, f.steps))
+    e = f.e0
+    for t in range(f.steps):
+        e = f.alpha * e + f.w[:, t]
+        out[:, t] = e
+    return out
+
+
+def _bin(x: np.ndarray, bins: int) -> np.ndarray:
+    return np.clip(np.nan_to_num(x * bins).astype(np.int64), 0, bins - 1)
+
+
+def share_keys(problem: Problem, loc: np.ndarray, membership: np.ndarray, bins: int) -> list[np.ndarray]:
+    """Keys of fixed-share groups: location, memberships, costs, dynamics, the step from which a
+    device is held (EV departure, opt-out), whether its baseline leaves its energy band, and
+    ``bins`` bins of its state of charge and of its upward share of its power range."""
+    f = problem.flex
+    up, down = np.maximum(f.up, 0.0), np.maximum(f.down, 0.0)
+    rng = up + down
+    stuck = rng <= _TOL
+    held_from = np.where(stuck.any(axis=1), np.argmax(stuck, axis=1), f.steps)
+    e_base = baseline_energy(problem)
+    over = (e_base > f.e_hi + _TOL).any(axis=1)
+    under = (e_base < f.e_lo - _TOL).any(axis=1)
+    lo, hi = f.e_lo[:, 0], f.e_hi[:, 0]
+    span = np.where(np.isfinite(hi - lo) & (hi > lo), hi - lo, 1.0)
+    soc = np.where(np.isfinite(lo), (f.e0 - np.where(np.isfinite(lo), lo, 0.0)) / span, 0.0)
+    up_frac = np.where(rng[:, 0] > _TOL, up[:, 0] / np.where(rng[:, 0] > _TOL, rng[:, 0], 1.0), 0.0)
+    return [
+        loc + 1,
+        membership,
+        np.round(problem.cost_up, 9),
+        np.round(problem.cost_down, 9),
+        f.has_energy,
+        np.round(f.alpha, 9),
+        np.round(f.k_up, 9),
+        np.round(f.k_down, 9),
+        np.isfinite(f.throughput_wh),
+        held_from,
+        over * 2 + under,
+        np.where(f.has_energy, _bin(soc, bins), 0),
+        _bin(up_frac, bins),
+    ]
+
+
+def fixed_shares(problem: Problem, group: np.ndarray, first: np.ndarray) -> Groups:
+    """Fixed-share groups (module docstring). A group whose members' energy bands leave no
+    common room for ``G`` in some step is split into single devices (always feasible)."""
+    e_base = baseline_energy(problem)
+    out = _shares(problem, group, first, e_base)
+    if out is not None:
+        return out
+    g = len(first)
+    bad = _empty_bands(problem, group, g, e_base)
+    group, first = factorize(np.where(bad[group], g + np.arange(problem.n), group))
+    out = _shares(problem, group, first, e_base)
+    if out is None:
+        raise RuntimeError("a device's own energy band is empty")
+    return out
+
+
+def _share(problem: Problem, group: np.ndarray, g: int) -> np.ndarray:
+    f = problem.flex
+    size = (np.maximum(f.up, 0.0) + np.maximum(f.down, 0.0)).max(axis=1)
+    total = np.bincount(group, weights=size, minlength=g)
+    return np.where(total[group] > 0, size / np.where(total[group] > 0, total[group], 1.0), 0.0)
+
+
+def _per_share(values: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``values / s`` per member, inf where the member has no share (it never moves)."""
+    s2 = s[:, None] if values.ndim == 2 else s
+    return np.where(s2 > 0, values / np.where(s2 > 0, s2, 1.0), np.inf)
+
+
+def _bands(
+    problem: Problem, group: np.ndarray, s: np.ndarray, e_base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    f = problem.flex
+    g_lo = -_group_reduce(np.minimum, group, _per_share(e_base - f.e_lo, s))
+    g_hi = _group_reduce(np.minimum, group, _per_share(f.e_hi - e_base, s))
+    return g_lo, g_hi
+
+
+def _empty_bands(problem: Problem, group: np.ndarray, g: int, e_base: np.ndarray) -> np.ndarray:
+    s = _share(problem, group, g)
+    g_lo, g_hi = _bands(problem, group, s, e_base)
+    return (g_lo > g_hi + _TOL).any(axis=1)
+
+
+def _shares(problem: Problem, group: np.ndarray, first: np.ndarray, e_base: np.ndarray) -> Groups | None:
+    f, g = problem.flex, len(first)
+    s = _share(problem, group, g)
+    up = _group_reduce(np.minimum, group, _per_share(np.maximum(f.up, 0.0), s))
+    down = _group_reduce(np.minimum, group, _per_share(np.maximum(f.down, 0.0), s))
+    moving = np.bincount(group, weights=s, minlength=g) > 0
+    up = np.where(moving[:, None], up, 0.0)
+    down = np.where(moving[:, None], down, 0.0)
+    cu = np.bincount(group, weights=s * problem.cost_up, minlength=g)
+    cd = np.bincount(group, weights=s * problem.cost_down, minlength=g)
+    energy = None
+    eg = np.flatnonzero(f.has_energy[first] & moving)
+    if len(eg):
+        g_lo, g_hi = _bands(problem, group, s, e_base)
+        if np.any(g_lo[eg] > g_hi[eg] + _TOL):
+            return None
+        budget = _group_reduce(np.minimum, group, _per_share(f.throughput_wh, s))
+        zeros = np.zeros((len(eg), f.steps))
+        energy = EnergyGroups(
+            rows=eg,
+            e0=np.zeros(len(eg)),
+            e_lo=g_lo[eg],
+            e_hi=np.maximum(g_hi[eg], g_lo[eg]),
+            w=zeros,
+            alpha=f.alpha[first][eg],
+            k_up=f.k_up[first][eg],
+            k_down=f.k_down[first][eg],
+            budget=budget[eg],
+        )
+    return Groups(group, first, s, up, down, cu, cd, energy)

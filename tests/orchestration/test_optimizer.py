@@ -1,0 +1,73 @@
+"""The aggregated LP against the straightforward per-DER cvxpy model of the same problem
+(``benchmarks/dispatch.py``), and deliverability of horizon plans device by device."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from derms.orchestration.optimizer import solve
+from derms.orchestration.problem import Problem
+from derms.orchestration.solution import plan_cost
+
+
+def _benchmark() -> ModuleType:
+    path = Path(__file__).parents[2] / "benchmarks" / "dispatch.py"
+    spec = importlib.util.spec_from_file_location("dispatch_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _benchmark()
+
+
+@pytest.fixture(scope="module")
+def horizon() -> Problem:
+    return bench.build(150, 24, feeders=5)[0]
+
+
+def test_single_interval_equals_per_der_cvxpy() -> None:
+    problem, _ = bench.build(600, 1, feeders=10)
+    ours = solve(problem)
+    assert ours.groups < problem.n / 2
+    _, reference = bench.cvxpy_baseline(problem)
+    assert ours.cost == pytest.approx(reference, rel=1e-7, abs=1e-7)
+    assert plan_cost(problem, ours.p_w) == pytest.approx(ours.cost, rel=1e-6)
+
+
+def test_horizon_exact_mode_is_the_per_der_model(horizon: Problem) -> None:
+    exact = solve(horizon, aggregate="exact")
+    _, reference = bench.cvxpy_baseline(horizon)
+    assert exact.cost == pytest.approx(reference, rel=1e-6)
+
+
+def test_horizon_plans_are_deliverable_device_by_device(horizon: Problem) -> None:
+    f = horizon.flex
+    for bins in (1, 4):
+        sol = solve(horizon, aggregate="shares", state_bins=bins)
+        assert sol.status == "optimal"
+        assert np.all(sol.p_w >= f.p_lo - 1e-6) and np.all(sol.p_w <= f.p_hi + 1e-6)
+        assert f.energy_violation(sol.p_w).max() < 1e-3
+        # The LP's cost is what the devices cost.
+        assert plan_cost(horizon, sol.p_w) == pytest.approx(sol.cost, rel=1e-6, abs=1e-6)
+
+
+def test_summed_aggregate_plan_is_repaired_to_deliverable(horizon: Problem) -> None:
+    sol = solve(horizon, aggregate="coarse", state_bins=1)
+    assert horizon.flex.energy_violation(sol.p_w).max() < 1e-3
+    # The reported cost is the repaired plan's, device by device; the LP promised less.
+    assert sol.cost == pytest.approx(plan_cost(horizon, sol.p_w))
+    assert sol.lp_cost < sol.cost
+
+
+def test_fixed_shares_never_beat_the_per_der_optimum(horizon: Problem) -> None:
+    # An inner approximation: its plans are feasible for the per-DER model, so cost at least as much.
+    exact = solve(horizon, aggregate="exact").cost
+    for bins in (1, 4):
+        assert solve(horizon, aggregate="shares", state_bins=bins).cost >= exact - 1e-9
