@@ -28,6 +28,7 @@ import re
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
@@ -40,11 +41,13 @@ from derms.adapters.openadr.oadr20b.server import PATH, HttpServer, make_app
 from derms.adapters.openadr.oadr20b.templates import Template
 from derms.adapters.openadr.oadr20b.vocabulary import OptType, Status
 from derms.adapters.openadr.oadr20b.vtn import VenRecord, Vtn
+from derms.adapters.openadr.persistence import VtnStore
 from derms.bridge.openadr import OpenAdrTranslator
 from derms.core.clock import SystemClock
 from derms.core.controls import LoadShed
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Setpoint
+from derms.store.db import make_engine, upgrade
 
 # ---------------------------------------------------------------------------- VEN workers
 
@@ -126,18 +129,27 @@ async def register(host: str, port: int, name: str) -> str:
 
 
 async def ven_loop(
-    host: str, port: int, ven_id: str, poll_s: float, stop: asyncio.Event, stats: Counter[str]
+    host: str,
+    port: int,
+    ven_id: str,
+    poll_s: float,
+    stop: asyncio.Event,
+    stats: Counter[str],
+    samples: dict[str, list[float]],
 ) -> None:
     loop = asyncio.get_running_loop()
     poll = codec.serialize(codec.envelope(codec.poll(ven_id)))
     due = loop.time() + random.uniform(0, poll_s)
     while not stop.is_set():
         await asyncio.sleep(max(0.0, due - loop.time()))
+        samples["timer_lag_s"].append(loop.time() - due)  # is the load generator keeping up?
         due += poll_s  # a fixed timer, as a VEN's poll scheduler
         try:
+            sent = loop.time()
             reader, writer = await asyncio.open_connection(host, port)
             try:
                 reply = await post(reader, writer, "OadrPoll", poll)
+                samples["poll_rtt_s"].append(loop.time() - sent)  # connect + request + reply
                 stats["polls"] += 1
                 if b"oadrDistributeEvent" in reply:
                     await post(reader, writer, "EiEvent", acknowledgement(reply, ven_id))
@@ -162,14 +174,15 @@ async def worker(host: str, port: int, first: int, count: int, poll_s: float, se
     print(json.dumps({"registered": len(ven_ids)}), flush=True)
     stop = asyncio.Event()
     stats: Counter[str] = Counter()
-    tasks = [asyncio.create_task(ven_loop(host, port, v, poll_s, stop, stats)) for v in ven_ids]
+    samples: dict[str, list[float]] = {"timer_lag_s": [], "poll_rtt_s": []}
+    tasks = [asyncio.create_task(ven_loop(host, port, v, poll_s, stop, stats, samples)) for v in ven_ids]
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin to stop us
     stop.set()
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    print(json.dumps({**stats, "cpu_s": _cpu_s() - cpu_start}), flush=True)
+    print(json.dumps({**stats, "cpu_s": _cpu_s() - cpu_start, **samples}), flush=True)
 
 
 def _cpu_s() -> float:
@@ -222,10 +235,22 @@ def bench_event(event_id: str) -> Event:
     return replace(event, target=Target())
 
 
-async def run(n: int, poll_s: float, workers: int) -> dict[str, Any]:
+def _median_p95(values: list[float]) -> list[float]:
+    ordered = sorted(values) or [float("nan")]
+    return [round(statistics.median(ordered), 4), round(ordered[int(0.95 * (len(ordered) - 1))], 4)]
+
+
+async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, Any]:
     ack_clock = AckClock()
     ack_clock.expected = n
-    vtn = CountingVtn("BENCH_VTN", SystemClock(), poll_freq=timedelta(seconds=poll_s), listener=ack_clock)
+    store = None
+    if sqlite:  # the adapter's write-through persistence on the platform database
+        engine = make_engine(f"sqlite:///{tempfile.mkdtemp(prefix='oadr-bench-')}/derms.sqlite")
+        upgrade(engine)
+        store = VtnStore(engine)
+    vtn = CountingVtn(
+        "BENCH_VTN", SystemClock(), poll_freq=timedelta(seconds=poll_s), listener=ack_clock, store=store
+    )
     vtn.requests = Counter()
     server = HttpServer(make_app(vtn))
     await server.start()
@@ -265,12 +290,16 @@ async def run(n: int, poll_s: float, workers: int) -> dict[str, Any]:
     finally:
         client: Counter[str] = Counter()
         client_cpu = 0.0
+        lag: list[float] = []
+        rtt: list[float] = []
         for p in procs:
             assert p.stdin is not None and p.stdout is not None
             p.stdin.close()
             for line in (await p.stdout.read()).splitlines():
                 row = json.loads(line)
                 client_cpu += row.pop("cpu_s", 0.0)
+                lag += row.pop("timer_lag_s", [])
+                rtt += row.pop("poll_rtt_s", [])
                 client.update(row)
             await p.wait()
         await server.stop()
@@ -284,13 +313,16 @@ async def run(n: int, poll_s: float, workers: int) -> dict[str, Any]:
         "median_ack_s": round(statistics.median(latencies), 3),
         "p95_ack_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
         "max_ack_s": round(latencies[-1], 3),
-        "registration_s": round(registration_s, 1),
+        "start_and_register_s": round(registration_s, 1),
         "transport_errors": client["errors"],
         "window_s": round(window_s, 1),
         "vtn_cpu_s": round(vtn_cpu, 2),
         "vtn_cpu_us_per_request": round(1e6 * vtn_cpu / max(requests, 1)),
         "ven_workers": workers,
         "ven_workers_cpu_s": round(client_cpu, 2),
+        "ven_timer_lag_median_p95_s": _median_p95(lag),
+        "ven_poll_rtt_median_p95_s": _median_p95(rtt),
+        "store": "sqlite" if sqlite else None,
         "loadavg_1_5_15": [round(x, 2) for x in load],
     }
 
@@ -302,6 +334,7 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="VEN load-generator processes")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--only", type=int, help="run only the fleet of this size")
+    ap.add_argument("--sqlite", action="store_true", help="VTN state written through to SQLite")
     args = ap.parse_args()
     if args.worker:
         host, port, first, count, poll_s, seed = json.loads(args.worker)
@@ -317,7 +350,9 @@ async def main() -> None:
         plan = [p for p in plan if p[0] == args.only]
     results = []
     for n, poll_s in plan:
-        runs = [await run(n, poll_s, 1 if args.quick else args.workers) for _ in range(args.repeat)]
+        runs = [
+            await run(n, poll_s, 1 if args.quick else args.workers, args.sqlite) for _ in range(args.repeat)
+        ]
         row = runs[0] if len(runs) == 1 else {**runs[0], "repeats": runs}
         results.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)  # progress for long runs
