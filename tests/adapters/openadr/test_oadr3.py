@@ -181,10 +181,7 @@ async def test_notifications_respect_visibility(vtn3):
     }
     created = (await http.post("/events", json=event, headers=t["bl"])).json()
     await http.delete(f"/events/{created['id']}", headers=t["bl"])
-    queued = []
-    while not vtn._queue.empty():
-        queued.append(vtn._queue.get_nowait())
-    assert [(url, note["operation"]) for url, _, note in queued] == [
+    assert [(h.url, h.notification["operation"]) for h in vtn.webhooks.pending()] == [
         ("http://127.0.0.1:9/a", "POST"),
         ("http://127.0.0.1:9/a", "DELETE"),
     ]

@@ -121,8 +121,8 @@ async def test_oadr3_objects_survive_restart(db_engine: Engine) -> None:
         assert (await http.get("/subscriptions", headers=t["b"])).json() == []
         # the restored subscription is notified of new events
         await http.post("/events", json={**event, "eventName": "next"}, headers=t["bl"])
-        url, _, note = again._queue.get_nowait()
-        assert url == "http://127.0.0.1:9/a" and note["object"]["eventName"] == "next"
+        [hook] = again.webhooks.pending()
+        assert hook.url == "http://127.0.0.1:9/a" and hook.notification["object"]["eventName"] == "next"
 
 
 async def test_storage_failure_answers_503_and_changes_nothing(sqlite_engine: Engine) -> None:
@@ -140,4 +140,4 @@ async def test_storage_failure_answers_503_and_changes_nothing(sqlite_engine: En
         assert r.status_code == 503 and r.json()["status"] == 503 and "nothing changed" in r.json()["detail"]
         assert (await http.delete(f"/programs/{program['id']}", headers=t["bl"])).status_code == 503
         assert snapshot(vtn) == before
-        assert vtn._queue.empty()
+        assert vtn.webhooks.pending() == []

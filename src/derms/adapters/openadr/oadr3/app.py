@@ -21,6 +21,7 @@ from derms.adapters.openadr.oadr3.auth import SCOPES, AuthError, Client, Princip
 from derms.adapters.openadr.oadr3.models import MODELS, Event, Report, Resource, Stored, Subscription
 from derms.adapters.openadr.oadr3.store import Vtn3Store
 from derms.adapters.openadr.oadr3.vtn import Conflict, Forbidden, Missing, Vtn3
+from derms.adapters.openadr.oadr3.webhooks import RetryPolicy
 from derms.core.clock import Clock
 
 BASE_PATH = "/openadr3/3.0.1"
@@ -49,11 +50,12 @@ def _principal_factory(issuer: TokenIssuer) -> Callable[[str], Principal | None]
 
 
 def build(
-    clients: list[Client], clock: Clock, store: Vtn3Store | None = None
+    clients: list[Client], clock: Clock, store: Vtn3Store | None = None, retry: RetryPolicy | None = None
 ) -> tuple[Starlette, Vtn3, TokenIssuer]:
-    """The app, its VTN and token issuer; with ``store`` the VTN reloads its objects and writes through."""
+    """The app, its VTN and token issuer; with ``store`` the VTN reloads its objects and writes
+    through; ``retry`` governs webhook delivery."""
     issuer = TokenIssuer(clients, clock)
-    vtn = Vtn3(clock, _principal_factory(issuer), store=store)
+    vtn = Vtn3(clock, _principal_factory(issuer), store=store, retry=retry)
 
     def guarded(
         handler: Callable[[Request, Principal], Awaitable[Response]],

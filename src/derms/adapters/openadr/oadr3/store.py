@@ -7,10 +7,24 @@ here on start. Created by the Alembic branch ``openadr`` (revision ``openadr_000
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Engine, String, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from derms.store.db import metadata
 
@@ -39,8 +53,16 @@ class Vtn3Store:
         with engine.connect() as conn:
             self._seq = int(conn.execute(select(func.coalesce(func.max(objects.c.seq), 0))).scalar_one())
 
-    def put(self, kind: str, object_id: str, owner: str, data: dict[str, Any]) -> None:
-        """Insert or replace one object; a replaced object keeps its place in the creation order."""
+    def put(
+        self,
+        kind: str,
+        object_id: str,
+        owner: str,
+        data: dict[str, Any],
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Insert or replace one object; a replaced object keeps its place in the creation order.
+        ``also`` writes further rows in the same transaction."""
         match = (objects.c.kind == kind) & (objects.c.id == object_id)
         with self.engine.begin() as conn:
             if not conn.execute(update(objects).where(match).values(owner=owner, data=data)).rowcount:
@@ -48,10 +70,14 @@ class Vtn3Store:
                 conn.execute(
                     insert(objects).values(kind=kind, id=object_id, seq=self._seq, owner=owner, data=data)
                 )
+            if also is not None:
+                also(conn)
 
-    def drop(self, kind: str, object_id: str) -> None:
+    def drop(self, kind: str, object_id: str, also: Callable[[Connection], None] | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(objects).where((objects.c.kind == kind) & (objects.c.id == object_id)))
+            if also is not None:
+                also(conn)
 
     def load(self) -> list[Row]:
         """Every stored object in creation order."""

@@ -13,19 +13,18 @@ Authorisation per object (3.0.1 User Guide, "Security" and the scopes of ``opena
   venName) and subscriptions; it never sees another VEN's.
 
 Every create, update and delete notifies the subscriptions whose ``objectOperations`` ask for
-that object type and operation, whose program matches, and whose owner may read the object.
+that object type and operation, whose program matches, and whose owner may read the object;
+:mod:`derms.adapters.openadr.oadr3.webhooks` delivers the notifications.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
+from sqlalchemy import Connection
 
 from derms.adapters.openadr.oadr3.auth import Principal
 from derms.adapters.openadr.oadr3.models import (
@@ -41,11 +40,15 @@ from derms.adapters.openadr.oadr3.models import (
     Ven,
 )
 from derms.adapters.openadr.oadr3.store import Vtn3Store
+from derms.adapters.openadr.oadr3.webhooks import RetryPolicy, Webhook, WebhookDelivery
 from derms.core.clock import Clock
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 _HTTP_OF = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE"}
 _SPELLINGS = {"CREATE": {"CREATE", "POST"}, "UPDATE": {"UPDATE", "PUT"}, "DELETE": {"DELETE"}}
+
+Also = Callable[[Connection, Stored], None]
+"""Further rows written in the transaction that stores an object (given the stored object)."""
 
 
 class Forbidden(Exception):
@@ -75,6 +78,7 @@ class Vtn3:
         *,
         on_change: Callable[[str, Operation, Stored], None] | None = None,
         store: Vtn3Store | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.clock = clock
         self.principal_of = principal_of
@@ -86,21 +90,13 @@ class Vtn3:
         if store is not None:
             for row in store.load():
                 self.objects[row.kind][row.id] = Owned(MODELS[row.kind].model_validate(row.data), row.owner)
-        self.deliveries: list[tuple[str, dict[str, object], int]] = []
-        """(callbackUrl, notification, HTTP status or 0 on transport error), newest last."""
-        self._http = httpx.AsyncClient(timeout=5.0)
-        self._queue: asyncio.Queue[tuple[str, str | None, dict[str, object]]] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
+        self.webhooks = WebhookDelivery(clock, retry)
 
     async def start(self) -> None:
-        self._worker = asyncio.create_task(self._deliver())
+        await self.webhooks.start()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        await self._http.aclose()
+        await self.webhooks.stop()
 
     # ------------------------------------------------------------------ visibility
 
@@ -161,13 +157,14 @@ class Vtn3:
             raise Missing(f"{kind.lower()} {object_id} not found")
         return owned.obj
 
-    def create(self, principal: Principal, kind: str, obj: Stored) -> Stored:
+    def create(self, principal: Principal, kind: str, obj: Stored, *, also: Also | None = None) -> Stored:
+        """Store a new object; ``also`` writes further rows in the same transaction."""
         self._check_write(principal, kind, obj, None)
         now = self.clock.now()
         stored = obj.model_copy(
             update={"id": uuid.uuid4().hex, "created_date_time": now, "modification_date_time": now}
         )
-        self._put(kind, Owned(stored, principal.client_id))
+        self._put(kind, Owned(stored, principal.client_id), also)
         self._changed(kind, "CREATE", stored)
         return stored
 
@@ -187,22 +184,24 @@ class Vtn3:
         self._changed(kind, "UPDATE", stored)
         return stored
 
-    def delete(self, principal: Principal, kind: str, object_id: str) -> Stored:
+    def delete(self, principal: Principal, kind: str, object_id: str, *, also: Also | None = None) -> Stored:
+        """Delete an object; ``also`` writes further rows in the same transaction."""
         current = self.objects[kind].get(object_id)
         if current is None or not self.can_read(principal, kind, current):
             raise Missing(f"{kind.lower()} {object_id} not found")
         self._check_write(principal, kind, current.obj, current)
         if self.store is not None:
-            self.store.drop(kind, object_id)
+            self.store.drop(kind, object_id, None if also is None else lambda conn: also(conn, current.obj))
         del self.objects[kind][object_id]
         self._changed(kind, "DELETE", current.obj)
         return current.obj
 
-    def _put(self, kind: str, owned: Owned) -> None:
+    def _put(self, kind: str, owned: Owned, also: Also | None = None) -> None:
         """Write through first: if the database refuses, memory is unchanged."""
         object_id = owned.obj.id or ""
         if self.store is not None:
-            self.store.put(kind, object_id, owned.owner, owned.obj.wire())
+            write = None if also is None else lambda conn: also(conn, owned.obj)
+            self.store.put(kind, object_id, owned.owner, owned.obj.wire(), write)
         self.objects[kind][object_id] = owned
 
     def _check_write(self, principal: Principal, kind: str, obj: Stored, current: Owned | None) -> None:
@@ -272,15 +271,4 @@ class Vtn3:
                 continue
             for op in sub.object_operations:
                 if kind in op.objects and _SPELLINGS[operation] & set(op.operations):
-                    self._queue.put_nowait((op.callback_url, op.bearer_token, note))
-
-    async def _deliver(self) -> None:
-        while True:
-            url, token, note = await self._queue.get()
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            try:
-                response = await self._http.post(url, json=note, headers=headers)
-                status = response.status_code
-            except httpx.HTTPError:
-                status = 0
-            self.deliveries.append((url, note, status))
+                    self.webhooks.enqueue(Webhook(sub.id or "", op.callback_url, op.bearer_token, note))
