@@ -338,10 +338,6 @@ async def main() -> None:
     args = ap.parse_args()
     if args.worker:
         host, port, first, count, poll_s, seed = json.loads(args.worker)
-        with contextlib.suppress(ImportError):
-            import uvloop  # the load generator must stay cheap; the VTN keeps the default loop
-
-            uvloop.install()
         await worker(host, port, first, count, poll_s, seed)
         return
     # 2.0b VENs poll every 10 s to a few minutes; the fleet's request rate is vens / poll_s
@@ -360,4 +356,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:  # the load generator must stay cheap (uvloop); the VTN keeps the default asyncio loop
+        import uvloop
+    except ImportError:
+        uvloop = None
+    if uvloop is not None and "--worker" in sys.argv:
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
