@@ -91,10 +91,13 @@ async def start_rig(engine: Engine, n: int = 300) -> Rig:
     runtime = Runtime(settings, engine, MemoryBus(clock), clock, network=model)
     runtime.reload_fleet()
     runtime.bridge.register(SimulatedTranslator())
+    await runtime.start()
+    # Added after the runtime started and stopped before its loop ever runs: the loop's sleep
+    # would move the manual clock; the tests drive tick() instead.
     sim = SimulatedAdapter(runtime.context("sim"), SimulatedSettings(seed=3), ders=ders, sites=sites)
     runtime.add_adapter(sim)
-    await runtime.start()
-    await sim.stop()  # the tests drive tick()
+    await sim.start()
+    await sim.stop()
     rig = Rig(runtime, sim, model, clock, ders, tokens)
-    await rig.settle(0.0)
+    await rig.settle(60.0)  # one simulated minute: every device has reported
     return rig
