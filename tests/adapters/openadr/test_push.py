@@ -6,6 +6,7 @@ the VEN here is derms's own ``VenClient`` in push mode, plus a bare receiver for
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -240,3 +241,41 @@ async def test_adapter_pushes_over_mutual_tls_to_a_pinned_ven(tmp_path, validato
         await adapter.stop()
         await ven_server.stop()
         await bus.close()
+
+
+async def test_unacknowledged_push_is_sent_again_after_three_poll_periods(clock, validator):
+    vtn = Vtn("VTN", clock, validator=validator)
+    pusher = PushDelivery(vtn, backoff=FAST, sweep_s=0.01)
+    received: list[codec.Incoming] = []
+
+    async def receive(request: Request) -> Response:
+        received.append(codec.parse_payload(await request.body()))
+        ok = codec.response(Status.OK, "OK", received[-1].request_id(), None)  # and no oadrCreatedEvent
+        return Response(codec.serialize(codec.envelope(ok)), media_type="application/xml")
+
+    receiver = HttpServer(Starlette(routes=[Route(f"{PATH}/{{service}}", receive, methods=["POST"])]))
+    await receiver.start()
+    pusher.start()
+    try:
+        reg = Registration("quiet", "2.0b", "simpleHttp", False, False, False, transport_address=receiver.url)
+        data = codec.serialize(codec.envelope(codec.create_party_registration("r", reg)))
+        ven_id = codec.parse_payload(await vtn.handle("EiRegisterParty", data)).element.findtext(
+            "ei:venID", namespaces=codec.NS
+        )
+        vtn.create_event(make_event("ev-1"))
+        await asyncio.sleep(0.1)
+        await pusher.idle()
+        assert len(received) == 1
+        clock.advance(3 * vtn.poll_freq.total_seconds())
+        await asyncio.sleep(0.1)
+        await pusher.idle()
+        assert len(received) == 2 and validator.errors(received[1].root) == []
+        ack = codec.created_event(200, "OK", "r", [EventResponse("ev-1", 0, OptType.OPT_IN)], ven_id)
+        await vtn.handle("EiEvent", codec.serialize(codec.envelope(ack)))
+        clock.advance(3 * vtn.poll_freq.total_seconds())
+        await asyncio.sleep(0.1)
+        await pusher.idle()
+        assert len(received) == 2  # acknowledged: nothing more to push
+    finally:
+        await pusher.stop()
+        await receiver.stop()

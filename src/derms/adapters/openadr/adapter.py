@@ -177,7 +177,9 @@ class OpenAdrVtnAdapter(Adapter):
         else:
             self.vtn.create_event(event)
         self._commands[event.event_id] = command
-        await self._report(event.event_id, CommandState.SENT, "queued for the VEN's next oadrPoll")
+        await self._report(
+            event.event_id, CommandState.SENT, "queued for the VEN (pushed, or at its next oadrPoll)"
+        )
 
     async def cancel(self, command_id: str) -> None:
         """Cancel a sent event (eventStatus=cancelled, modificationNumber+1; 3.0.1: deleted)."""

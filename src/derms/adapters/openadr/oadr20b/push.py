@@ -7,7 +7,8 @@ to ``<address>/OpenADR2/Simple/2.0b/EiEvent``, queued messages (``oadrCreateRepo
 or its ``oadrCreatedEvent``/``oadrCreatedReport`` itself, goes through the VTN's checks
 (:meth:`Vtn.push_reply`). A failed push (connection error, HTTP error, refusal, malformed
 reply) is retried with exponential back-off; until it succeeds the message stays queued, so
-a VEN that also polls receives it at its next ``oadrPoll``.
+a VEN that also polls receives it at its next ``oadrPoll``. As for polling VENs, an event that
+needs a response and has had none for three poll periods is sent again (a sweep each period).
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ class PushDelivery:
         tls: TlsFiles | None = None,
         backoff: Backoff = Backoff(),
         timeout_s: float = 10.0,
+        sweep_s: float | None = None,
     ) -> None:
         self.vtn = vtn
         self.backoff = backoff
+        self.sweep_s = sweep_s if sweep_s is not None else vtn.poll_freq.total_seconds()
+        """Wall-clock period of the search for unacknowledged events (default: the poll period)."""
         verify: ssl.SSLContext | bool = True
         if tls is not None:  # mutual TLS: the VEN's CA, and our certificate as the client's
             verify = ssl.create_default_context(cafile=tls.ca_certs)
@@ -70,19 +74,29 @@ class PushDelivery:
         limits = httpx.Limits(max_keepalive_connections=0)
         self.http = httpx.AsyncClient(timeout=timeout_s, verify=verify, limits=limits)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failures = 0
         vtn.pusher = self.notify
 
     def start(self) -> None:
-        """Push what is pending (after a restart, every push VEN's events)."""
+        """Push what is pending (after a restart, every push VEN's events) and start the sweep."""
         for ven in list(self.vtn.vens.values()):
             if ven.push and (ven.events_dirty or ven.outbox):
                 self.notify(ven)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            for ven in list(self.vtn.vens.values()):
+                if ven.push and self.vtn.unacknowledged(ven):
+                    ven.events_dirty = True
+                    self.notify(ven)
 
     async def stop(self) -> None:
         self.vtn.pusher = None
-        tasks = list(self._tasks.values())
+        tasks = list(self._tasks.values()) + ([self._sweeper] if self._sweeper is not None else [])
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -588,7 +588,7 @@ class Vtn:
             return f"event {r.event_id} is at modificationNumber {event.modification_number}, not {r.modification_number}"
         return None
 
-    def _unacknowledged(self, ven: VenRecord) -> bool:
+    def unacknowledged(self, ven: VenRecord) -> bool:
         """An event needing a response has had none for its current version for 3 poll periods."""
         now = self.clock.now()
         if ven.distributed_at is None or now - ven.distributed_at < 3 * self.poll_freq:
@@ -608,7 +608,7 @@ class Vtn:
         self, msg: codec.Incoming, ven: VenRecord | None, fp: str | None
     ) -> etree._Element | bytes:
         assert ven is not None
-        if (ven.events_dirty or self._unacknowledged(ven)) and self.events_for(ven):
+        if (ven.events_dirty or self.unacknowledged(ven)) and self.events_for(ven):
             return self.distribute(ven)
         ven.events_dirty = False
         if ven.outbox:
