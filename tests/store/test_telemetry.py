@@ -2,10 +2,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from alembic import command
 from sqlalchemy import Engine
 
 from derms.core import Telemetry
 from derms.core.columns import TelemetryColumns, to_ms
+from derms.store.db import alembic_config, upgrade
 from derms.store.telemetry import TelemetryStore
 from tests.conftest import T0
 
@@ -65,3 +67,69 @@ def test_columns_from_core_samples_refuse_unknown_der() -> None:
     assert cols.to_samples(["a", "b"]) == samples
     with pytest.raises(KeyError, match="unknown DERs"):
         TelemetryColumns.from_samples(samples, {"a": 0})
+
+
+@pytest.mark.parametrize("compact_rows", [1, 7, 1_000_000])
+def test_queries_read_recent_and_compacted_rows_alike(sqlite_engine: Engine, compact_rows: int) -> None:
+    """Compacting after every batch, part-way through, or never gives the same answers."""
+    store = TelemetryStore(sqlite_engine, compact_rows=compact_rows)
+    for step in range(6):  # six one-minute batches of four DERs
+        whole = batch(4, 6)
+        store.ingest(whole.take(whole.ts_ms == to_ms(T0) + step * 60_000))
+    with sqlite_engine.connect() as conn:
+        recent = conn.exec_driver_sql("SELECT COUNT(*) FROM telemetry_recent").scalar_one()
+    assert recent == {1: 0, 7: 0, 1_000_000: 24}[compact_rows]  # 7: compacted at 8, 16 and 24 rows
+    assert store.count() == 24
+    assert store.latest().p_w.tolist() == [5.0, 105.0, 205.0, 305.0]
+    rng = store.range([1, 3], T0 + timedelta(minutes=1), T0 + timedelta(minutes=4))
+    assert rng.der_idx.tolist() == [1, 1, 1, 3, 3, 3]
+    assert rng.p_w.tolist() == [101.0, 102.0, 103.0, 301.0, 302.0, 303.0]
+    buckets = store.downsample([2], T0, T0 + timedelta(minutes=6), 180)
+    assert [(b["n"], b["p_avg"], b["p_max"]) for b in buckets] == [(3, 201.0, 202.0), (3, 204.0, 205.0)]
+
+
+def test_compaction_keeps_late_and_duplicate_samples(sqlite_engine: Engine) -> None:
+    store = TelemetryStore(sqlite_engine, compact_rows=10)
+    store.ingest(batch(2, 5))  # ten rows: compacted at once
+    assert store.compact() == 0
+    late = TelemetryColumns.from_arrays(np.array([0, 1]), np.full(2, to_ms(T0)), p_w=np.array([-1.0, -2.0]))
+    store.ingest(late)  # older than what is stored: kept raw, latest unchanged
+    assert store.latest().p_w.tolist() == [4.0, 104.0]
+    again = TelemetryColumns.from_arrays(np.array([1]), np.array([to_ms(T0) + 240_000]), p_w=np.array([7.0]))
+    store.ingest(again)  # same DER and time as the stored newest: the later arrival wins latest
+    assert store.latest([1]).p_w.tolist() == [7.0]
+    assert store.compact() == 3
+    assert store.count() == 13
+    assert sorted(store.range([0], T0, T0 + timedelta(minutes=1)).p_w) == [-1.0, 0.0]
+    assert sorted(store.range([1], T0 + timedelta(minutes=4), T0 + timedelta(minutes=5)).p_w) == [7.0, 104.0]
+
+
+def test_retention_compacts_recent_rows_first(sqlite_engine: Engine) -> None:
+    store = TelemetryStore(sqlite_engine, compact_rows=1_000_000)
+    store.ingest(batch(3, 60))  # all of it still in telemetry_recent
+    result = store.apply_retention(T0 + timedelta(hours=1, minutes=20), raw_days=1 / 24)
+    assert (result["raw_removed"], result["rollups_written"]) == (45, 3)
+    assert store.count() == 135
+    assert store.range([2], T0, T0 + timedelta(minutes=15)).p_w.tolist() == []
+    assert [b["n"] for b in store.downsample([2], T0, T0 + timedelta(minutes=30), 900)] == [15, 15]
+
+
+def test_compact_rows_must_be_positive(sqlite_engine: Engine) -> None:
+    with pytest.raises(ValueError, match="compact_rows"):
+        TelemetryStore(sqlite_engine, compact_rows=0)
+
+
+def test_migration_core_0002_round_trip_keeps_recent_rows(sqlite_engine: Engine) -> None:
+    store = TelemetryStore(sqlite_engine, compact_rows=1_000_000)
+    store.ingest(batch(2, 3))
+    command.downgrade(alembic_config(sqlite_engine), "core_0001")
+    with sqlite_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM telemetry").scalar_one() == 6
+        indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(telemetry)")}
+    assert indexes == {"ix_telemetry_der_ts", "ix_telemetry_ts"}
+    upgrade(sqlite_engine)
+    assert store.count() == 6 and store.range([1], T0, T0 + timedelta(hours=1)).p_w.tolist() == [
+        100.0,
+        101.0,
+        102.0,
+    ]

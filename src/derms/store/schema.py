@@ -134,9 +134,18 @@ telemetry = Table(
     Column("ts_ms", BigInteger, nullable=False),
     *_telemetry_columns(),
     Index("ix_telemetry_der_ts", "der_idx", "ts_ms"),
-    Index("ix_telemetry_ts", "ts_ms", postgresql_using="brin"),
+    Index("ix_telemetry_ts", "ts_ms", postgresql_using="brin").ddl_if(dialect="postgresql"),
 )
 """Raw samples; ``ts_ms`` is milliseconds since the Unix epoch (UTC)."""
+
+telemetry_recent = Table(
+    "telemetry_recent",
+    metadata,
+    Column("der_idx", Integer, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    *_telemetry_columns(),
+)
+"""Raw samples not yet moved into ``telemetry`` (SQLite ingest appends here; no index)."""
 
 telemetry_latest = Table(
     "telemetry_latest",
