@@ -7,7 +7,15 @@ event. 3.0.1 has no opt or acknowledgement message: a report from the targeted V
 event acknowledges it (3.0.1 User Guide, reports answer an event's ``reportDescriptors``).
 Command states: SENT on creation, ACKNOWLEDGED on the VEN's first report, ACTIVE and
 COMPLETED from the injected clock and the event's interval period, CANCELLED when the
-command is cancelled (the event is deleted, which notifies DELETE subscribers).
+command is cancelled (the event is deleted, which notifies DELETE subscribers), FAILED when
+storage refuses the event (nothing is created; the adapter contract reports device-side and
+delivery failures as FAILED instead of raising).
+
+With a database the commands in flight are kept in ``openadr3_command``
+(:mod:`~derms.adapters.openadr.oadr3.commands`), written in the event's transaction, so after a
+restart a VEN's report still acknowledges its command and the clock still completes it. A
+state is reported before it is stored: a crash in between reports it again after the
+restart rather than never.
 """
 
 from __future__ import annotations
@@ -16,8 +24,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
 from derms.adapters.base import NativeCommand
 from derms.adapters.openadr.oadr3.auth import SCOPES, Principal
+from derms.adapters.openadr.oadr3.commands import CommandRow, CommandStore
 from derms.adapters.openadr.oadr3.models import (
     Event,
     IntervalPeriod,
@@ -29,6 +42,8 @@ from derms.adapters.openadr.oadr3.models import (
 )
 from derms.adapters.openadr.oadr3.vtn import Vtn3
 from derms.core.dispatch import CommandState
+
+log = structlog.get_logger(__name__)
 
 DERMS = Principal("derms", "BL", None, SCOPES["BL"])
 """derms itself, writing programs and events as business logic."""
@@ -53,8 +68,20 @@ class Dispatch3:
         self.ven_names = ven_names
         """venNames of the provisioned 3.0.1 VEN clients."""
         self.report = report
+        self.store = CommandStore(vtn.store.engine) if vtn.store is not None else None
+        """Commands are kept in the database the VTN keeps its objects in."""
         self.sent: dict[str, _Sent] = {}
-        """By command id."""
+        """Commands in flight, by command id."""
+        self._recheck: list[str] = []
+        """Reloaded commands not yet acknowledged: their VEN may have reported meanwhile."""
+        for row in self.store.load() if self.store is not None else []:
+            owned = vtn.objects["EVENT"].get(row.event_id)
+            command = NativeCommand(
+                row.command_id, row.der_id, row.protocol, owned.obj if owned else None, row.start, row.end
+            )
+            self.sent[row.command_id] = _Sent(command, row.event_id, row.ven_name, row.state)
+            if row.state is CommandState.SENT:
+                self._recheck.append(row.command_id)
 
     def speaks(self, ven_name: str) -> bool:
         """A provisioned 3.0.1 VEN client, or a VEN object on the 3.0.1 VTN, has this name."""
@@ -70,14 +97,36 @@ class Dispatch3:
         return created.id or ""
 
     async def send(self, command: NativeCommand, event: Event, ven_name: str) -> None:
-        if event.program_id not in self.vtn.objects["PROGRAM"]:
-            event = event.model_copy(update={"program_id": self.program_id()})
-        created = self.vtn.create(DERMS, "EVENT", event)
+        """Create the event (and its command record, in one transaction) and report SENT; if
+        storage fails, report FAILED with the reason and create nothing."""
+
+        def record(conn: Connection, stored: Stored) -> None:
+            row = CommandRow(
+                command.command_id,
+                command.der_id,
+                command.protocol,
+                stored.id or "",
+                ven_name,
+                CommandState.SENT,
+                command.start,
+                command.end,
+            )
+            CommandStore.insert(conn, row)
+
+        try:
+            if event.program_id not in self.vtn.objects["PROGRAM"]:
+                event = event.model_copy(update={"program_id": self.program_id()})
+            created = self.vtn.create(DERMS, "EVENT", event, also=record if self.store is not None else None)
+        except SQLAlchemyError as exc:
+            log.warning("openadr3.dispatch.storage_failed", command=command.command_id, error=str(exc))
+            detail = f"storage failed, no event created: {type(exc).__name__}"
+            await self.report(command, CommandState.FAILED, detail)
+            return
         self.sent[command.command_id] = _Sent(command, created.id or "", ven_name)
         await self.report(command, CommandState.SENT, f"event {created.id} on the 3.0.1 VTN")
 
     async def cancel(self, command_id: str) -> bool:
-        """Delete the command's event; False if the command was not sent here."""
+        """Delete the command's event; False if no command in flight has this id."""
         sent = self.sent.get(command_id)
         if sent is None:
             return False
@@ -90,15 +139,26 @@ class Dispatch3:
         """A report from the targeted VEN on a sent event acknowledges the command."""
         if kind != "REPORT" or not isinstance(obj, Report):
             return
-        for sent in self.sent.values():
-            ours = sent.event_id == obj.event_id and obj.client_name == sent.ven_name
-            if ours and sent.state is CommandState.SENT:
+        for sent in list(self.sent.values()):
+            if self._acknowledges(sent, obj):
                 await self._move(sent, CommandState.ACKNOWLEDGED, f"VEN {sent.ven_name} reported")
 
+    @staticmethod
+    def _acknowledges(sent: _Sent, report: Report) -> bool:
+        ours = sent.event_id == report.event_id and report.client_name == sent.ven_name
+        return ours and sent.state is CommandState.SENT
+
     async def tick(self, now: datetime) -> None:
+        if self._recheck:
+            recheck, self._recheck = self._recheck, []
+            reports = [o.obj for o in self.vtn.objects["REPORT"].values() if isinstance(o.obj, Report)]
+        else:
+            recheck, reports = [], []
+        for command_id in recheck:
+            sent = self.sent.get(command_id)
+            if sent is not None and any(self._acknowledges(sent, r) for r in reports):
+                await self._move(sent, CommandState.ACKNOWLEDGED, f"VEN {sent.ven_name} reported")
         for sent in list(self.sent.values()):
-            if sent.state in _DONE:
-                continue
             owned = self.vtn.objects["EVENT"].get(sent.event_id)
             if owned is None:
                 await self._move(sent, CommandState.CANCELLED, "event deleted on the VTN")
@@ -114,6 +174,19 @@ class Dispatch3:
             return
         sent.state = state
         await self.report(sent.command, state, detail)
+        command_id = sent.command.command_id
+        if state in _DONE:
+            self.sent.pop(command_id, None)
+        if self.store is None:
+            return
+        try:
+            if state in _DONE:
+                self.store.drop(command_id)
+            else:
+                self.store.set_state(command_id, state)
+        except SQLAlchemyError as exc:
+            # reported already; after a restart the stored state is older and may be reported again
+            log.warning("openadr3.dispatch.state_not_stored", command=command_id, state=state, error=str(exc))
 
 
 def window(event: Event) -> tuple[datetime | None, datetime | None]:

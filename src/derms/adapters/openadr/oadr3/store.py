@@ -73,11 +73,9 @@ class Vtn3Store:
             if also is not None:
                 also(conn)
 
-    def drop(self, kind: str, object_id: str, also: Callable[[Connection], None] | None = None) -> None:
+    def drop(self, kind: str, object_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(objects).where((objects.c.kind == kind) & (objects.c.id == object_id)))
-            if also is not None:
-                also(conn)
 
     def load(self) -> list[Row]:
         """Every stored object in creation order."""

@@ -184,14 +184,13 @@ class Vtn3:
         self._changed(kind, "UPDATE", stored)
         return stored
 
-    def delete(self, principal: Principal, kind: str, object_id: str, *, also: Also | None = None) -> Stored:
-        """Delete an object; ``also`` writes further rows in the same transaction."""
+    def delete(self, principal: Principal, kind: str, object_id: str) -> Stored:
         current = self.objects[kind].get(object_id)
         if current is None or not self.can_read(principal, kind, current):
             raise Missing(f"{kind.lower()} {object_id} not found")
         self._check_write(principal, kind, current.obj, current)
         if self.store is not None:
-            self.store.drop(kind, object_id, None if also is None else lambda conn: also(conn, current.obj))
+            self.store.drop(kind, object_id)
         del self.objects[kind][object_id]
         self._changed(kind, "DELETE", current.obj)
         return current.obj
