@@ -58,14 +58,6 @@ def test_horizon_plans_are_deliverable_device_by_device(horizon: Problem) -> Non
         assert plan_cost(horizon, sol.p_w) == pytest.approx(sol.cost, rel=1e-6, abs=1e-6)
 
 
-def test_summed_aggregate_plan_is_repaired_to_deliverable(horizon: Problem) -> None:
-    sol = solve(horizon, aggregate="coarse", state_bins=1)
-    assert horizon.flex.energy_violation(sol.p_w).max() < 1e-3
-    # The reported cost is the repaired plan's, device by device; the LP promised less.
-    assert sol.cost == pytest.approx(plan_cost(horizon, sol.p_w))
-    assert sol.lp_cost < sol.cost
-
-
 def test_fixed_shares_never_beat_the_per_der_optimum(horizon: Problem) -> None:
     # An inner approximation: its plans are feasible for the per-DER model, so cost at least as much.
     exact = solve(horizon, aggregate="exact").cost

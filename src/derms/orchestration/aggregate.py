@@ -2,9 +2,9 @@
 
 * **Summed groups** (:func:`summed`): members' power boxes add up (Minkowski sum of boxes).
   Exact for a single interval when members share location, costs and memberships (the total
-  is then split in merit order); over a horizon, summing energy bounds as well (Hao, Sanandaji,
+  is then split in merit order). Over a horizon, summing energy bounds as well (Hao, Sanandaji,
   Poolla and Vincent, IEEE Trans. Power Systems 30(1), 2015) is an *outer* approximation
-  whose plans may promise energy that heterogeneous members cannot deliver.
+  whose plans may promise energy that heterogeneous members cannot deliver, so it is not used.
 * **Fixed-share groups** (:func:`fixed_shares`), the horizon default: member ``i`` follows a
   fixed share ``s_i`` of its group's deviation, ``u_i = s_i U`` and ``v_i = s_i V``
   (``sum s_i = 1``). Members share ``alpha``, ``k_up`` and ``k_down``, so member ``i``'s energy is
@@ -109,44 +109,12 @@ def _group_reduce(ufunc: np.ufunc, group: np.ndarray, values: np.ndarray) -> np.
     return ufunc.reduceat(values[order], starts, axis=0)
 
 
-def _capacity_mean(
-    cost: np.ndarray, weight: np.ndarray, group: np.ndarray, g: int, first: np.ndarray
-) -> np.ndarray:
-    total = np.bincount(group, weights=weight, minlength=g)
-    mean = np.bincount(group, weights=weight * cost, minlength=g) / np.where(total > 0, total, 1.0)
-    return np.where(total > 0, mean, cost[first])
-
-
-def summed(problem: Problem, group: np.ndarray, first: np.ndarray, *, exact_costs: bool) -> Groups:
-    """Groups whose boxes and energy bounds are the members' sums (costs: the members' own when
-    ``exact_costs``, else capacity-weighted means)."""
+def summed(problem: Problem, group: np.ndarray, first: np.ndarray) -> Groups:
+    """Single-interval groups of interchangeable DERs: boxes add up, costs are the members'."""
     f, g = problem.flex, len(first)
-    dev_up, dev_down = np.maximum(f.up, 0.0), np.maximum(f.down, 0.0)
-    if exact_costs:
-        cu, cd = problem.cost_up[first], problem.cost_down[first]
-    else:
-        cu = _capacity_mean(problem.cost_up, dev_up.sum(axis=1), group, g, first)
-        cd = _capacity_mean(problem.cost_down, dev_down.sum(axis=1), group, g, first)
-    energy = None
-    eg = np.flatnonzero(f.has_energy[first])
-    if f.steps > 1 and len(eg):
-        sel = f.has_energy
-        gs = group[sel]
-        budget = group_sum(group, np.where(np.isfinite(f.throughput_wh), f.throughput_wh, 0.0), g)[eg]
-        energy = EnergyGroups(
-            rows=eg,
-            e0=group_sum(gs, f.e0[sel], g)[eg],
-            e_lo=group_sum(gs, f.e_lo[sel], g)[eg],
-            e_hi=group_sum(gs, f.e_hi[sel], g)[eg],
-            w=group_sum(gs, f.w[sel], g)[eg],
-            alpha=f.alpha[first][eg],
-            k_up=f.k_up[first][eg],
-            k_down=f.k_down[first][eg],
-            budget=np.where(np.isfinite(f.throughput_wh[first][eg]), budget, np.inf),
-        )
-    return Groups(
-        group, first, None, group_sum(group, dev_up, g), group_sum(group, dev_down, g), cu, cd, energy
-    )
+    up = group_sum(group, np.maximum(f.up, 0.0), g)
+    down = group_sum(group, np.maximum(f.down, 0.0), g)
+    return Groups(group, first, None, up, down, problem.cost_up[first], problem.cost_down[first], None)
 
 
 def baseline_energy(problem: Problem) -> np.ndarray:

@@ -10,9 +10,8 @@ Structure exploited (see docs/orchestration.md):
   every member follows a fixed share of its group's deviation, so the group is one virtual
   battery whose bounds hold for every member; plans are deliverable device by device and the
   LP's cost is theirs (an inner approximation; ``aggregate="exact"`` gives the per-DER model).
-  ``aggregate="coarse"`` sums members' energy bounds (an outer approximation, fewer groups) and
-  repairs the plan into feasible device schedules (:mod:`derms.orchestration.repair`),
-  reporting the repaired plan's cost.
+  Summing members' energy bounds instead (an outer approximation) gave plans up to 38 % more
+  valuable than the devices can deliver, so it is not offered.
 * **Block structure.** Grid rows touch the buses of one feeder; with ``group_by="feeder"`` a
   group spanning several buses uses, per row and side, the extreme sensitivity among its buses,
   which is conservative for every split of the group's power.
@@ -42,12 +41,11 @@ from derms.orchestration.aggregate import (
     share_keys,
     summed,
 )
-from derms.orchestration.flexibility import Binding, Flexibility
+from derms.orchestration.flexibility import Binding
 from derms.orchestration.greedy import merit_order
 from derms.orchestration.grid import screen, split_signs
 from derms.orchestration.problem import Problem, Sense
-from derms.orchestration.repair import schedules
-from derms.orchestration.solution import Explanation, Solution, plan_cost, shortfalls
+from derms.orchestration.solution import Explanation, Solution, shortfalls
 
 _TOL_W = 1e-3
 
@@ -62,34 +60,15 @@ def _membership_bits(problem: Problem) -> np.ndarray:
     return bits
 
 
-def _state_bin(f: Flexibility, bins: int) -> np.ndarray:
-    """Bin of each energy device's state within its first-step energy range (0 for others)."""
-    lo, hi = f.e_lo[:, 0], f.e_hi[:, 0]
-    span = np.where(np.isfinite(hi - lo) & (hi > lo), hi - lo, 1.0)
-    frac = np.where(np.isfinite(lo), (f.e0 - np.where(np.isfinite(lo), lo, 0.0)) / span, 0.0)
-    return np.where(f.has_energy, np.clip((frac * bins).astype(np.int64), 0, bins - 1) + 1, 0)
-
-
-def _summed_keys(problem: Problem, loc: np.ndarray, exact: bool, state_bins: int) -> list[np.ndarray]:
-    """Keys of summed groups. ``loc`` is the location that matters (bus or feeder, ``-1`` where
-    no kept grid row sees the DER). Exact groups share costs; coarse groups (outer horizon
-    aggregate) only share location, objective memberships, dynamics and a state-of-charge bin."""
-    f = problem.flex
-    keys = [loc + 1, _membership_bits(problem)]
-    if exact:
-        keys += [np.round(problem.cost_up, 9), np.round(problem.cost_down, 9)]
-    elif f.steps > 1 and state_bins > 1:
-        keys.append(_state_bin(f, state_bins))
-    if f.steps > 1:
-        keys += [
-            f.has_energy,
-            np.round(f.alpha, 6),
-            np.round(f.k_up, 6),
-            np.round(f.k_down, 6),
-            np.isinf(f.e_lo).sum(axis=1),
-            np.isfinite(f.throughput_wh),
-        ]
-    return keys
+def _exact_keys(problem: Problem, loc: np.ndarray) -> list[np.ndarray]:
+    """Keys of interchangeable DERs in one interval: location (bus or feeder, ``-1`` where no
+    kept grid row sees the DER), objective memberships and costs."""
+    return [
+        loc + 1,
+        _membership_bits(problem),
+        np.round(problem.cost_up, 9),
+        np.round(problem.cost_down, 9),
+    ]
 
 
 class _Builder:
@@ -204,13 +183,11 @@ def solve(
       every device is its own group (the per-DER model: exact, slow);
     * ``"shares"``: fixed-share groups over a horizon (deliverable plans, an inner
       approximation; ``state_bins`` bins of state of charge and upward share per group key);
-    * ``"coarse"``: summed energy bounds and capacity-weighted mean costs over a horizon (an
-      outer approximation: a lower bound on the cost, plans not guaranteed deliverable).
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
-    if aggregate not in ("auto", "exact", "shares", "coarse"):
-        raise ValueError("aggregate must be 'auto', 'exact', 'shares' or 'coarse'")
+    if aggregate not in ("auto", "exact", "shares"):
+        raise ValueError("aggregate must be 'auto', 'exact' or 'shares'")
     if state_bins < 1:
         raise ValueError("state_bins must be >= 1")
     t0 = time.perf_counter()
@@ -218,20 +195,14 @@ def solve(
     dt_h = f.dt_s / 3600.0
     grid = problem.grid
     by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
-    mode = ("exact" if steps == 1 else "shares") if aggregate == "auto" else aggregate
-    if steps == 1 and mode == "shares":
-        mode = "exact"
-    per_device = steps > 1 and mode == "exact"
-    exact = mode == "exact" and steps == 1
+    per_device = steps > 1 and aggregate == "exact"
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
     use_q = grid is not None and grid.sq is not None and by_bus and steps == 1
     # Screen grid rows first: DERs on buses that no kept row sees only meet the objective rows,
     # so they group across locations (exactly: their columns would be identical).
     keeps: list[np.ndarray] = []
-    merge = mode != "coarse"  # coarse groups never merge locations: that would loosen the aggregate
-    loc_all = (problem.bus if by_bus else problem.feeder).astype(np.int64)
-    loc = np.full(n, -1, np.int64) if merge else loc_all
+    loc = np.full(n, -1, np.int64)
     if grid is not None and grid.rows:
         on_grid = problem.bus >= 0
         bus_up = group_sum(problem.bus[on_grid], dev_up[on_grid], grid.n_bus)
@@ -250,20 +221,19 @@ def solve(
         if use_q and grid.sq is not None:
             seen[grid.sq[union].indices] = True
         on_seen = on_grid & seen[np.where(on_grid, problem.bus, 0)]
-        if merge and by_bus:
+        if by_bus:
             loc = np.where(on_seen, problem.bus, -1).astype(np.int64)
-        elif merge:
+        else:
             feeders_seen = np.unique(problem.feeder[on_seen])
             loc = np.where(np.isin(problem.feeder, feeders_seen), problem.feeder, -1).astype(np.int64)
     if per_device:
         groups = fixed_shares(problem, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
-    elif steps > 1 and mode == "shares":
+    elif steps > 1:
         groups = fixed_shares(
             problem, *factorize(*share_keys(problem, loc, _membership_bits(problem), state_bins))
         )
     else:
-        group, first = factorize(*_summed_keys(problem, loc, exact, state_bins))
-        groups = summed(problem, group, first, exact_costs=exact)
+        groups = summed(problem, *factorize(*_exact_keys(problem, loc)))
     group, first, g = groups.group, groups.first, groups.g
     up, down = groups.up, groups.down
     q_up = group_sum(group, f.q_hi - f.q_base, g) if use_q else None
@@ -323,21 +293,12 @@ def solve(
     if groups.share is not None:  # every member follows its share of the group's deviation
         delta = groups.share[:, None] * (u - v)[group]
     else:
-        # Within a group: cheapest first (costs differ only in coarse groups), then most reliable.
-        if exact:
-            order_u = order_v = np.lexsort((-problem.reliability, group))
-        else:
-            order_u = np.lexsort((-problem.reliability, problem.cost_up, group))
-            order_v = np.lexsort((-problem.reliability, problem.cost_down, group))
-        delta = _disaggregate(order_u, group, u, up, dev_up) - _disaggregate(
-            order_v, group, v, down, dev_down
+        # Members of a group share their costs: the most reliable first.
+        order = np.lexsort((-problem.reliability, group))
+        delta = _disaggregate(order, group, u[:, 0], dev_up[:, 0]) - _disaggregate(
+            order, group, v[:, 0], dev_down[:, 0]
         )
-        if groups.energy is not None:  # summed energy bounds: make every device's schedule feasible
-            rows = np.flatnonzero(f.has_energy)
-            gi = group[rows]
-            rel, cu_r, cd_r = problem.reliability[rows], problem.cost_up[rows], problem.cost_down[rows]
-            order = (np.lexsort((-rel, cu_r, gi)), np.lexsort((-rel, cd_r, gi)))
-            delta[rows] = schedules(f, group, u - v, rows, order)
+        delta = delta[:, None]
     p = f.base + delta
     q = f.q_base.copy()
     if qi_cols is not None and qa_cols is not None and q_up is not None and q_down is not None:
@@ -353,8 +314,7 @@ def solve(
         q_var=q,
         status="optimal",
         solver=f"highs-{chosen}",
-        cost=plan_cost(problem, p) if groups.energy is not None and groups.share is None else float(obj),
-        lp_cost=float(obj),
+        cost=float(obj),
         shortfall_w=shortfall,
         why=why,
         groups=g,
@@ -458,24 +418,15 @@ def _energy_rows(
             b.entries(rows, u_cols[t][rows_g[lim]], np.full(len(lim), dt_h * eg.k_up[lim]))
 
 
-def _disaggregate(
-    order: np.ndarray, group: np.ndarray, total: np.ndarray, caps_g: np.ndarray, caps: np.ndarray
-) -> np.ndarray:
-    """Split group totals over members: merit order (most reliable first) in the first step,
-    pro rata to headroom in later steps."""
+def _disaggregate(order: np.ndarray, group: np.ndarray, total: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """Split group totals over members in ``order`` (merit order), each up to its cap."""
     out = np.zeros_like(caps)
     gs = group[order]
-    c0 = caps[order, 0]
-    cum_excl = np.cumsum(c0) - c0
+    c = caps[order]
+    cum_excl = np.cumsum(c) - c
     starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
     base = np.repeat(cum_excl[starts], np.diff(np.r_[starts, len(gs)]))
-    before = cum_excl - base
-    out[order, 0] = np.clip(total[gs, 0] - before, 0.0, c0)
-    if caps.shape[1] > 1:
-        share = np.where(
-            caps_g[:, 1:] > 0, total[:, 1:] / np.where(caps_g[:, 1:] > 0, caps_g[:, 1:], 1.0), 0.0
-        )
-        out[:, 1:] = caps[:, 1:] * np.clip(share[group], 0.0, 1.0)
+    out[order] = np.clip(total[gs] - (cum_excl - base), 0.0, c)
     return out
 
 

@@ -56,9 +56,6 @@ class Solution:
     why: Explanation
     groups: int = 0
     rows: int = 0
-    lp_cost: float = float("nan")
-    """The LP's objective; ``cost`` is the plan evaluated device by device (they differ when a
-    summed horizon aggregate promised more than the devices deliver)."""
     build_s: float = 0.0
     solve_s: float = 0.0
     group_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
