@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
+from derms.core.clock import ManualClock
 from derms.core.der import DerKind
 from derms.core.dispatch import CommandState
 from derms.core.events import OBJECTIVE, encode_objective
@@ -19,6 +20,8 @@ from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
 from derms.orchestration.engine import Outcome
 from derms.orchestration.replay import replay
 from derms.orchestration.tables import commands, plans
+from derms.runtime import Runtime
+from derms.settings import Settings
 from derms.store.schema import objectives
 from tests.orchestration.service_rig import START, Rig, start_rig
 
@@ -165,3 +168,34 @@ async def test_under_delivery_is_held_at_what_is_delivered(rig: Rig) -> None:
         await rig.settle(service.options.debounce_s + 60.0)
         await service.step()
     assert service.replans == 1 + len(service.held - first_held) <= len(ci)
+
+
+async def test_cancelled_objective_stops_planning(rig: Rig) -> None:
+    service = rig.service
+    await rig.runtime.bus.publish(f"{OBJECTIVE}.created", encode_objective(capacity(20e3)))
+    await rig.runtime.bus.publish(f"{OBJECTIVE}.created", {"id": "broken"})  # logged, dropped
+    await rig.drain()
+    await service.step()
+    assert service.plans == 1 and list(service.objectives) == ["evt-1"]
+    await rig.runtime.bus.publish(f"{OBJECTIVE}.cancelled", {"id": "evt-1", "source": "openadr:evt-1"})
+    await rig.drain()
+    await rig.settle(service.options.dt_s)
+    await service.step()
+    assert service.plans == 1 and not service.objectives
+    with rig.runtime.engine.connect() as conn:
+        assert conn.execute(select(objectives.c.state)).scalars().all() == ["cancelled"]
+
+
+async def test_runtime_create_with_a_network_runs_the_service(rig: Rig) -> None:
+    """``derms serve``'s path: DERMS_NETWORK names the grid model; with a fleet registered the
+    runtime starts the orchestration service, which resumes active objectives from the database."""
+    await rig.service.submit(capacity(10e3), actor="test")
+    url = str(rig.runtime.engine.url)
+    settings = Settings(database_url=url, network="cigre_mv", stale_after_s=None, orchestration_tick_s=0)
+    runtime = Runtime.create(settings, clock=ManualClock(START))
+    await runtime.start()
+    try:
+        assert runtime.network is not None and runtime.network.name == "cigre_mv"
+        assert runtime.orchestration is not None and list(runtime.orchestration.objectives) == ["evt-1"]
+    finally:
+        await runtime.stop()

@@ -75,7 +75,8 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="API port (default DERMS_PORT or 8080).")] = None,
 ) -> None:
-    """Run the platform: API, bus, fleet tracking and telemetry persistence."""
+    """Run the platform: API, bus, fleet tracking and telemetry persistence; with a grid model
+    (DERMS_NETWORK, e.g. mv_oberrhein) and a registered fleet, the orchestration service too."""
     from derms.serve import serve_forever
 
     settings = Settings()

@@ -171,11 +171,13 @@ class OrchestrationService:
         await self.tracker.stop()
 
     def refresh(self) -> None:
-        """Re-read the registry (DERs, their buses) after the fleet changed."""
-        self._bus_pos = live.der_bus_positions(self.engine, self.network, len(self.state))
+        """Re-read the registry (DERs with their ratings, their buses); new buses need new
+        grid sensitivities."""
+        bus_pos = live.der_bus_positions(self.engine, self.network, len(self.state))
+        if not np.array_equal(bus_pos, self._bus_pos):
+            self._bus_pos, self._grid_version = bus_pos, -1
         with self.engine.connect() as conn:
             self._ders = {d.id: d for d in reg.list_ders(conn, scope=TenantScope.utility(), limit=None)}
-        self._grid_version = -1
 
     async def _loop(self) -> None:
         while True:
@@ -320,8 +322,7 @@ class OrchestrationService:
         return orch
 
     async def _plan(self, active: list[Objective], now: datetime, slot: int) -> None:
-        if len(self._bus_pos) < len(self.state):
-            self.refresh()
+        self.refresh()
         grid = await asyncio.to_thread(self._grid_rows)
         orch = self._inputs(active, grid)
         same_slot = slot == self._slot
