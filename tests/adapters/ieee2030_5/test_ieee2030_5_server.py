@@ -75,6 +75,16 @@ async def test_tls_requires_a_client_certificate_and_negotiates_ccm8(harness: Ha
     assert len(issued.lfdi) == 40
 
 
+async def test_responses_are_not_held_back_by_nagle(harness: Harness) -> None:
+    """On the stdlib loop a TLS socket keeps Nagle on; head + body writes then wait ~40 ms for an ACK."""
+    await _setup_device(harness, "dev-a", "der-a")
+    async with harness.client("dev-a") as client:
+        assert (await client.get("/tm")).status_code == 200
+        connections = harness.adapter._server._server.server_state.connections  # type: ignore[union-attr]
+        sockets = [c.transport.get_extra_info("socket") for c in connections]
+        assert sockets and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+
+
 async def test_discovery_and_in_band_registration(harness: Harness) -> None:
     async with harness.client("dev-a") as client:
         dcap = (await client.get("/dcap")).content
