@@ -10,7 +10,8 @@ percentiles (p50/p99 over all requests of the repeats):
 * ``new_connection_get_time``: GET /tm on a new connection each time (full mutual-TLS
   handshake), i.e. the handshake rate; not what polling clients cost, reported apart.
 
-The server runs in its own process (uvicorn on uvloop/httptools, in-process mTLS with
+The server runs in its own process (uvicorn with httptools on the stdlib asyncio loop as
+`derms serve` runs it, or uvloop with ``--loop uvloop``; in-process mTLS with
 ECDHE-ECDSA-AES128-CCM8). Every EndDevice is registered as the platform does it
 (``register_device``: one dispatch DERProgram each), so per-request lookups run against a
 realistic registry. The load runs in ``--load-processes`` separate processes (uvloop, raw
@@ -80,7 +81,7 @@ def _der(name: str, lfdi: str) -> Der:
     return Der(name, "site", DerKind.PV_INVERTER, Capabilities(w_max=5000), "ieee2030_5", lfdi, "default")
 
 
-def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, stop: Any) -> None:
+def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, stop: Any, loop: str) -> None:
     async def main() -> None:
         d = Path(directory)
         clock = SystemClock()
@@ -110,7 +111,10 @@ def _serve(directory: str, lfdis: list[str], n_registered: int, port_out: Any, s
         await asyncio.to_thread(stop.wait)
         await adapter.stop()
 
-    _run_loop(main())
+    if loop == "uvloop":
+        _run_loop(main())
+    else:
+        asyncio.run(main())  # the stdlib loop, as `derms serve` runs it
 
 
 def _run_loop(coro: Any) -> Any:
@@ -310,6 +314,12 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="server event loop (derms serve: asyncio)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.devices, args.clients, args.connections, args.seconds, args.repeats = 1000, 2, 4, 0.5, 1
@@ -325,7 +335,9 @@ def main() -> None:
         lfdis = [c.lfdi for c in issued]
         ctx = mp.get_context("spawn")
         port_q, stop = ctx.Queue(), ctx.Event()
-        server = ctx.Process(target=_serve, args=(tmp, lfdis, args.devices, port_q, stop), daemon=True)
+        server = ctx.Process(
+            target=_serve, args=(tmp, lfdis, args.devices, port_q, stop, args.loop), daemon=True
+        )
         server.start()
         try:
             port = port_q.get(timeout=600)
@@ -354,6 +366,7 @@ def _measure(load: LoadGenerators, server_pid: int, args: argparse.Namespace) ->
         "tls": "TLSv1.2 ECDHE-ECDSA-AES128-CCM8 P-256, mutual",
         "connections": args.connections,
         "load_processes": args.load_processes,
+        "server_loop": args.loop,
         "seconds_per_repeat": args.seconds,
         "repeats": args.repeats,
         "cpus": os.cpu_count(),
