@@ -26,7 +26,7 @@ from derms.adapters.openadr.oadr3.auth import Client
 from derms.adapters.openadr.oadr3.vtn import Vtn3
 from derms.adapters.openadr.oadr3.webhooks import RetryPolicy, Webhook, retry_after
 from derms.adapters.openadr.oadr20b.server import HttpServer
-from derms.core.clock import ManualClock
+from derms.core.clock import Clock, ManualClock, ScaledClock
 from tests.adapters.openadr.openadr_samples import T0
 
 CLIENTS = [Client("bl", "bl-s", "BL"), Client("a", "a-s", "VEN", "ven-a")]
@@ -37,7 +37,7 @@ class Receiver:
     ``hang`` it never answers until released."""
 
     def __init__(
-        self, clock: ManualClock, script: list[tuple[int, dict[str, str]]] | None = None, hang: bool = False
+        self, clock: Clock, script: list[tuple[int, dict[str, str]]] | None = None, hang: bool = False
     ) -> None:
         self.clock = clock
         self.script = script or []
@@ -64,7 +64,7 @@ class Receiver:
 
 @asynccontextmanager
 async def running(
-    clock: ManualClock, policy: RetryPolicy, *receivers: Receiver
+    clock: Clock, policy: RetryPolicy, *receivers: Receiver
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Vtn3, dict[str, dict[str, str]], str]]:
     app, vtn, _ = build(CLIENTS, clock, retry=policy)
     vtn.webhooks.rng = random.Random(7)
@@ -206,8 +206,24 @@ async def test_stop_cancels_deliveries_in_flight() -> None:
         started = time.monotonic()
         await vtn.stop()
         assert time.monotonic() - started < 1.0
-    assert vtn.webhooks.stats.dropped == 2 and vtn.webhooks.pending() == []
+    assert vtn.webhooks.stats.dropped == 3 and vtn.webhooks.pending() == []
     assert not [t for t in asyncio.all_tasks() if "_drain" in repr(t.get_coro())]
+
+
+async def test_deleting_a_subscription_stops_its_retries() -> None:
+    clock = ScaledClock(T0, speed=1200.0)  # the 600 s wait takes 0.5 s
+    down = Receiver(clock, [(503, {"Retry-After": "600"})] * 10)
+    async with running(clock, RetryPolicy(attempts=10), down) as (http, vtn, t, program_id):
+        await subscribe(http, t, program_id, down.url)
+        [sub] = (await http.get("/subscriptions", headers=t["a"])).json()
+        await post_event(http, t, program_id, "a")
+        await until(lambda: len(down.calls) == 1)
+        assert (await http.delete(f"/subscriptions/{sub['id']}", headers=t["a"])).status_code == 200
+        assert vtn.webhooks.pending() == []
+        await asyncio.sleep(0.8)
+        assert not [t for t in asyncio.all_tasks() if "_drain" in repr(t.get_coro())]
+    assert len(down.calls) == 1  # no retry after the deletion
+    assert vtn.webhooks.stats.dropped == 1 and vtn.webhooks.stats.given_up == 0
 
 
 def test_queue_overflow_drops_the_oldest_waiting() -> None:

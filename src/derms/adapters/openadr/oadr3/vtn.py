@@ -192,6 +192,8 @@ class Vtn3:
         if self.store is not None:
             self.store.drop(kind, object_id)
         del self.objects[kind][object_id]
+        if kind == "SUBSCRIPTION":
+            self.webhooks.forget(object_id)
         self._changed(kind, "DELETE", current.obj)
         return current.obj
 

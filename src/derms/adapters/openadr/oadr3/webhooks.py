@@ -16,8 +16,9 @@ Here:
   ``given_up`` counter); a queue holds at most ``max_queued`` notifications, the oldest
   waiting one is dropped beyond that (``dropped``);
 * enqueueing never waits, so the request that caused a change never waits for its webhooks;
-  back-off waits are on the injected clock; :meth:`WebhookDelivery.stop` cancels every
-  delivery and counts what was still queued as dropped.
+  back-off waits are on the injected clock; deleting a subscription drops its queue and stops
+  its retries; :meth:`WebhookDelivery.stop` cancels every delivery and counts what was still
+  queued as dropped.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class WebhookStats:
     given_up: int = 0
     """Notifications abandoned: retries exhausted, out of time, or refused (4xx)."""
     dropped: int = 0
-    """Notifications never tried: queue overflow, or still queued at stop."""
+    """Notifications abandoned untried or in flight: queue overflow, subscription deleted, stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,14 @@ class WebhookDelivery:
         if self.running and key not in self._workers:
             self._launch(key)
 
+    def forget(self, subscription_id: str) -> None:
+        """A deleted subscription: its queued notifications are dropped and its retries stop."""
+        for key in [k for k in self._queues if k[0] == subscription_id]:
+            self.stats.dropped += len(self._queues.pop(key))
+            task = self._workers.pop(key, None)
+            if task is not None:
+                task.cancel()
+
     def pending(self) -> list[Webhook]:
         """Notifications queued and not yet being tried, oldest first per queue."""
         return [hook for queue in self._queues.values() for hook in queue]
@@ -166,14 +175,18 @@ class WebhookDelivery:
                 hook = queue.popleft()
                 try:
                     await self._deliver(hook)
+                except asyncio.CancelledError:
+                    self.stats.dropped += 1
+                    raise
                 except Exception:  # a bug must not stall the queue behind it
                     self.stats.given_up += 1
                     log.exception("openadr3.webhook.failed", subscription=hook.subscription_id, url=hook.url)
         finally:
             # no await since the last check: nothing can have been queued in between
-            self._workers.pop(key, None)
-            if not queue:
-                self._queues.pop(key, None)
+            if self._workers.get(key) is asyncio.current_task():
+                del self._workers[key]
+            if not queue and self._queues.get(key) is queue:
+                del self._queues[key]
 
     async def _deliver(self, hook: Webhook) -> None:
         assert self._http is not None
