@@ -86,7 +86,8 @@ class ServiceOptions:
     dt_s: float = 900.0
     """Planning interval (one full plan per interval while an objective is active) [s]."""
     tick_s: float = 30.0
-    """Clock seconds between checks (timeouts, offline, delivery); 0: the caller drives :meth:`step`."""
+    """Clock seconds between checks (timeouts, offline, delivery); 0: the caller drives :meth:`step`
+    (needed with a ``ManualClock``, whose ``sleep`` moves the clock)."""
     ack_timeout_s: float = 60.0
     max_attempts: int = 3
     debounce_s: float = 60.0
@@ -284,9 +285,15 @@ class OrchestrationService:
         if not self.options.with_grid:
             return None
         if self._grid_version != self.network.topology_version:
-            buses = self._bus_pos[self._bus_pos >= 0]
-            self._grid = _no_worse(AcNetwork(self.network, buses).sensitivities()) if len(buses) else None
             self._grid_version = self.network.topology_version
+            buses = self._bus_pos[self._bus_pos >= 0]
+            try:
+                self._grid = _no_worse(AcNetwork(self.network, buses).sensitivities()) if len(buses) else None
+            except Exception:  # e.g. a model the power-flow engine cannot take, or no convergence
+                log.exception(
+                    "no grid sensitivities: planning without grid limits until the topology changes"
+                )
+                self._grid = None
         return self._grid
 
     def _inputs(self, active: list[Objective], grid: GridConstraints | None) -> Orchestrator:
