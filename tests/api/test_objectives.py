@@ -15,6 +15,7 @@ from derms.api.app import create_app
 from derms.core.events import decode_objective
 from derms.orchestration import live
 from derms.store.schema import audit_log, objectives
+from tests.api.conftest import Api
 from tests.orchestration.service_rig import START, Rig, start_rig
 
 
@@ -141,3 +142,12 @@ async def test_aggregator_objective_moves_only_its_own_ders(rig: tuple[Rig, http
     assert (await client.get(f"/api/v1/plans/{out.plan.id}", headers=r.header("b-op"))).status_code == 404
     mine = (await client.get(f"/api/v1/plans/{out.plan.id}", headers=r.header("a-op"))).json()
     assert len(mine["commands"]) == len(out.plan.setpoints)
+
+
+async def test_without_a_grid_model_objectives_are_refused(api: Api) -> None:
+    """No grid model, no orchestration: 503 problem+json, nothing stored."""
+    resp = await api.client.post("/api/v1/objectives", json=peak(1e6), headers=api.as_("operator"))
+    assert resp.status_code == 503 and resp.headers["content-type"] == "application/problem+json"
+    assert (await api.client.get("/api/v1/objectives", headers=api.as_("viewer"))).json() == []
+    missing = await api.client.get("/api/v1/plans/nope", headers=api.as_("viewer"))
+    assert missing.status_code == 404 and missing.json()["status"] == 404
