@@ -27,4 +27,4 @@ def test_console_benchmark_quick() -> None:
     assert result["benchmark"] == "console_drop_to_drill_view"
     assert result["ders"] == 2000 and result["dropped"] == 200
     assert len(result["latency_s"]) == 1 and result["latency_s"][0] > 0
-    assert set(result["feeders_named"]) <= {"F0", "F1"} and result["feeders_named"]
+    assert set(result["feeders_named"]) <= {"F0", "F1", "F2", "F3"} and result["feeders_named"]

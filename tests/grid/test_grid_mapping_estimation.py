@@ -19,8 +19,8 @@ def test_two_thousand_ders_spread_over_load_buses_with_feeder_index(oberrhein: N
     assert len(der_bus) == 2000 and set(der_bus) == set(att.index)
     np.testing.assert_array_equal(der_bus, spread_ders(oberrhein, 2000, seed=1))
     fidx = oberrhein.feeder_index(der_bus)
-    assert fidx.dtype.kind == "i" and set(fidx) == {0, 1}
-    assert np.bincount(fidx).min() > 500
+    assert fidx.dtype.kind == "i" and set(fidx) == set(range(len(oberrhein.feeders)))
+    assert np.bincount(fidx).min() > 300
 
 
 def test_nearest_bus_maps_site_coordinates(oberrhein: NetworkModel) -> None:

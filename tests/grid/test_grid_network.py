@@ -16,7 +16,7 @@ from derms.grid.network import load_network
     [
         ("cigre_mv", 15, 2),
         ("cigre_lv", 44, 3),
-        ("kerber_landnetz_kabel", 18, 1),
+        ("kerber_landnetz_kabel", 18, 2),
         ("ieee_european_lv", 907, 1),
     ],
 )
@@ -35,14 +35,30 @@ def test_ieee_european_lv_is_unbalanced_with_single_phase_buses() -> None:
     assert set(m.buses["phases"]) >= {"A", "B", "C", "ABC"}
 
 
-def test_mv_oberrhein_traces_two_substation_feeders(oberrhein: NetworkModel) -> None:
-    assert sorted(oberrhein.feeders["n_buses"]) == [69, 108]
-    f0 = oberrhein.feeders.loc["F0"]
-    assert f0["source_bus"] in f0["bus_ids"] and f0["bus_ids"] == oberrhein.feeder_buses("F0")
-    assert oberrhein.substations["trafo"].str.startswith("trafo:").all()
-    # the HV buses above the two HV/MV transformers belong to no feeder
+def test_mv_oberrhein_traces_one_feeder_per_outgoing_bay(oberrhein: NetworkModel) -> None:
+    # each HV/MV substation busbar has two outgoing lines; the normally-open switches end them
+    f = oberrhein.feeders
+    assert sorted(f["n_buses"]) == [32, 37, 45, 63]
+    assert f.groupby("substation_id").size().to_dict() == {"S0": 2, "S1": 2}
+    for fid, row in f.iterrows():
+        head = oberrhein.branches.loc[row["head"]]
+        assert row["source_bus"] in (head["from_bus"], head["to_bus"])
+        assert row["bus_ids"] == oberrhein.feeder_buses(str(fid))
+    # the busbar counts with its substation's first feeder; the HV buses belong to no feeder
+    assert oberrhein.feeder_of_bus(f.loc["F0", "source_bus"]) == "F0"
     hv = oberrhein.buses[oberrhein.buses["vn_kv"] > 100]
-    assert (hv["feeder_index"] == -1).all()
+    assert (hv["feeder_index"] == -1).all() and (oberrhein.buses["feeder_index"] >= 0).sum() == 177
+    assert oberrhein.substations["trafo"].str.startswith("trafo:").all()
+    # five of the six normally-open switches join two feeders (one of them across substations)
+    ends = [
+        {oberrhein.feeder_of_bus(line["from_bus"]), oberrhein.feeder_of_bus(line["to_bus"])}
+        for line in oberrhein.branches.loc[
+            oberrhein.switches.loc[~oberrhein.switches["closed"], "element"]
+        ].to_dict("records")
+    ]
+    ties = [e for e in ends if len(e) == 2]
+    assert len(ties) == 5 and {"F0", "F1", "F2", "F3"} == set().union(*ties)
+    assert any(len({oberrhein.feeders.loc[f, "substation_id"] for f in e}) == 2 for e in ties)
     assert oberrhein.loads["p_w"].sum() == pytest.approx(oberrhein.net.load.p_mw.sum() * 0.6e6)
 
 
@@ -66,16 +82,14 @@ def test_switch_operation_moves_bus_and_its_ders_to_the_other_feeder(
 
 
 def test_planned_outage_retraces_only_while_active(oberrhein: NetworkModel) -> None:
-    sub_line = oberrhein.branches[
-        (oberrhein.branches["from_bus"] == oberrhein.feeders.loc["F0", "source_bus"])
-        & (oberrhein.branches["kind"] != "trafo")
-    ].index[0]
+    sub_line = oberrhein.feeders.loc["F0", "head"]
     t0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
     outage = PlannedOutage(sub_line, t0, t0 + timedelta(hours=4), "cable repair")
     during = oberrhein.at(t0 + timedelta(hours=1), [outage])
     after = oberrhein.at(t0 + timedelta(hours=5), [outage])
     assert during.feeders.loc["F0", "n_buses"] < oberrhein.feeders.loc["F0", "n_buses"]
     assert (during.buses["feeder_index"] == -1).sum() > 2
+    assert during.feeder_ids == oberrhein.feeder_ids  # the bay stays a feeder, just de-energised
     assert after.feeders["n_buses"].tolist() == oberrhein.feeders["n_buses"].tolist()
     assert oberrhein.branches.loc[sub_line, "in_service"]
 

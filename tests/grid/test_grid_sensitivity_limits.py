@@ -33,8 +33,8 @@ def test_sensitivities_predict_a_small_injection(oberrhein: NetworkModel) -> Non
     np.testing.assert_allclose(after.substation_p_w, sub_lin, rtol=1e-3)
     # injecting at a bus raises its own voltage and lowers what its substation imports
     j = loads[0]
-    f = oberrhein.buses["feeder_index"].iloc[j]
-    assert s.dv_dp[j, j] > 0 and s.dsub_dp[f, j] < -0.95
+    sub = oberrhein.substations.index.get_loc(oberrhein.buses["substation_id"].iloc[j])
+    assert s.dv_dp[j, j] > 0 and s.dsub_dp[sub, j] < -0.95
 
 
 def test_linear_constraints_hold_at_the_operating_point_and_per_der(oberrhein: NetworkModel) -> None:

@@ -123,18 +123,30 @@ class GridView:
         return out
 
     def substation_load(self) -> dict[str, float]:
-        """Active power drawn by each feeder from upstream [W] (feeder k ↔ substation k)."""
+        """Active power drawn by each feeder from its substation busbar [W], measured on the
+        feeder's head branch (losses on the head ignored where it points towards the busbar)."""
         assert self.result is not None
-        subs = self.model.feeders["substation_id"]
-        p = pd.Series(self.result.substation_p_w, index=self.result.substation_ids)
-        return {fid: float(p.get(sid, np.nan)) for fid, sid in subs.items()}
+        p = pd.Series(self.result.p_from_w, index=self.result.branch_ids)
+        out = {}
+        for fid, f in self.model.feeders.iterrows():
+            head = f["head"]
+            if not head or head not in p.index:
+                out[str(fid)] = float("nan")
+                continue
+            sign = 1.0 if self.model.branches.loc[head, "from_bus"] == f["source_bus"] else -1.0
+            out[str(fid)] = sign * float(p[head])
+        return out
 
     def feeder_limit_w(self, feeder_id: str) -> float | None:
-        """Rating of the feeder's substation transformer [VA], as the load limit to plot."""
-        sub = self.model.substations.loc[self.model.feeders.loc[feeder_id, "substation_id"]]
-        if not sub["trafo"]:
+        """Rating of the feeder's head branch [VA], as the load limit to plot."""
+        f = self.model.feeders.loc[feeder_id]
+        if not f["head"]:
             return None
-        return float(self.model.branches.loc[sub["trafo"], "rating_mva"]) * 1e6
+        br = self.model.branches.loc[f["head"]]
+        if br["kind"] == "trafo":
+            return float(br["rating_mva"]) * 1e6
+        vn_kv = float(self.model.buses.loc[f["source_bus"], "vn_kv"])
+        return float(np.sqrt(3) * vn_kv * br["rating_ka"]) * 1e6
 
     def live(self) -> dict[str, Any]:
         """Per-element classes and values for the SSE stream."""

@@ -7,12 +7,14 @@ limits for prosumers", IEEE Trans. Smart Grid 12(5), 2021; the fairness rules fo
 Liu, Ochoa et al., "On the fairness of PV curtailment schemes in residential distribution
 networks", IEEE Trans. Smart Grid 11(5), 2020):
 
-* ``equal``: every site of a feeder gets the same limit, capped at its own capacity;
+* ``equal``: every site of a substation gets the same limit, capped at its own capacity;
 * ``proportional``: every site gets the same fraction of its capacity.
 
-Each feeder's level is found by batched bisection over all intervals at once (feeders are
-independent because each is fed from its own substation), then every interval is verified by
-a Newton-Raphson AC power flow with all sites at their envelopes.  Where inputs are missing,
+The level is shared by all feeders of one substation (they interact through its busbar
+voltage, transformer and reverse flow) and found by batched bisection over all intervals
+and substations at once (substations are independent, each fed from the upstream grid), then
+every interval is verified by a Newton-Raphson AC power flow with all sites at their
+envelopes.  Where inputs are missing,
 the power flow fails or verification fails, the site gets the policy's fallback limits
 (CSIP-AUS calls these default DER controls).
 
@@ -66,22 +68,21 @@ class DoePolicy:
             raise ValueError("resolution must be positive and fallbacks non-negative")
 
 
-def _feeder_margin(
+def _group_margin(
     res: PowerFlowResult,
-    limits: Limits,
     floor: tuple[np.ndarray, ...],
-    bus_feeder: np.ndarray,
-    branch_feeder: np.ndarray,
-    n_feeders: int,
+    bus_group: np.ndarray,
+    branch_group: np.ndarray,
+    n_groups: int,
     model_margins: tuple[np.ndarray, ...],
 ) -> np.ndarray:
-    """Worst headroom per (step, feeder) after allowing each limit its base violation."""
+    """Worst headroom per (step, substation) after allowing each limit its base violation."""
     steps = res.vm_pu.shape[0]
-    out = np.full((steps, n_feeders), np.inf)
-    owners = (bus_feeder, bus_feeder, branch_feeder, np.arange(n_feeders))
+    out = np.full((steps, n_groups), np.inf)
+    owners = (bus_group, bus_group, branch_group, np.arange(n_groups))
     for m, f, owner in zip(model_margins, floor, owners, strict=True):
         excess = m - np.minimum(f, 0.0)
-        for k in range(n_feeders):
+        for k in range(n_groups):
             cols = owner == k
             if cols.any():
                 out[:, k] = np.minimum(out[:, k], excess[:, cols].min(axis=1))
@@ -131,11 +132,13 @@ def operating_envelopes(
 
     site_pos = model.bus_positions(sites["bus"].to_numpy())
     site_feeder = model.buses["feeder_index"].to_numpy()[site_pos]
-    nf = len(model.feeders)
-    bus_feeder = model.buses["feeder_index"].to_numpy()
+    # levels are per substation: -1 for buses no substation energises
+    ng = len(model.substations)
+    bus_group = model.substations.index.get_indexer(model.buses["substation_id"])
+    site_group = bus_group[site_pos]
     br = model.branches.loc[engine.run().branch_ids]
-    branch_feeder = np.maximum(
-        bus_feeder[model.bus_positions(br["from_bus"])], bus_feeder[model.bus_positions(br["to_bus"])]
+    branch_group = np.maximum(
+        bus_group[model.bus_positions(br["from_bus"])], bus_group[model.bus_positions(br["to_bus"])]
     )
     incidence = model.incidence(sites["bus"].to_numpy())
 
@@ -143,10 +146,10 @@ def operating_envelopes(
     floor = tuple(np.atleast_2d(m) for m in margins(base, model, limits))
 
     def evaluate(levels: np.ndarray, cap: np.ndarray, sign: float, method: CalculationMethod) -> np.ndarray:
-        per_site = _allocate(levels[:, site_feeder], cap, policy.fairness)
+        per_site = _allocate(levels[:, site_group], cap, policy.fairness)
         p = sign * (per_site @ incidence)
         res = engine.run_batch(p, load_scale=ls_ok, sgen_scale=ss_ok, method=method)
-        return _feeder_margin(res, limits, floor, bus_feeder, branch_feeder, nf, margins(res, model, limits))
+        return _group_margin(res, floor, bus_group, branch_group, ng, margins(res, model, limits))
 
     out = {}
     for name, enabled, cap_col, sign, fallback in (
@@ -155,20 +158,20 @@ def operating_envelopes(
     ):
         cap = sites[cap_col].to_numpy(float)
         if not enabled:
-            out[name] = (np.broadcast_to(np.minimum(cap, fallback), (nt, len(cap))), np.ones((nt, nf), bool))
+            out[name] = (np.broadcast_to(np.minimum(cap, fallback), (nt, len(cap))), np.ones((nt, ng), bool))
             continue
-        top = np.zeros(nf)
-        for k in range(nf):
-            in_f = site_feeder == k
+        top = np.zeros(ng)
+        for k in range(ng):
+            in_f = site_group == k
             if in_f.any():
                 top[k] = 1.0 if policy.fairness is Fairness.PROPORTIONAL else cap[in_f].max()
         levels = _bisect_levels(evaluate, cap, sign, top, nt, policy)
         check = evaluate(levels, cap, sign, CalculationMethod.newton_raphson) >= -1e-9
-        out[name] = (_allocate(levels[:, site_feeder], cap, policy.fairness), check)
+        out[name] = (_allocate(levels[:, site_group], cap, policy.fairness), check)
 
     exp, exp_ok = out["export_w"]
     imp, imp_ok = out["import_w"]
-    verified = exp_ok[:, site_feeder] & imp_ok[:, site_feeder] & ~missing[:, None] & (site_feeder >= 0)
+    verified = exp_ok[:, site_group] & imp_ok[:, site_group] & ~missing[:, None] & (site_group >= 0)
     fallback = ~verified
     exp = np.where(fallback, np.minimum(sites["export_capacity_w"].to_numpy(), policy.fallback_export_w), exp)
     imp = np.where(fallback, np.minimum(sites["import_capacity_w"].to_numpy(), policy.fallback_import_w), imp)

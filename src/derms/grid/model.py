@@ -20,8 +20,9 @@ Tables (pandas DataFrames indexed by id):
 ``substations``
     name, upstream_bus, source_bus, trafo (branch id, "" when fed directly).
 ``feeders``
-    substation_id, source_bus, n_buses, bus_ids (list).  A feeder is everything one substation
-    energises.
+    substation_id, source_bus (the substation's), head (the branch leaving the busbar, "" for a
+    substation without one), n_buses, bus_ids (list).  A feeder is one outgoing bay of a
+    substation busbar, traced up to the open switches (see :mod:`derms.grid.topology`).
 ``loads`` / ``sgens``
     bus, p_w, q_var, phases (loads) or kind (sgens), at their nominal values times scaling.
 """
@@ -94,13 +95,14 @@ class NetworkModel:
         """Re-trace substations and feeders from the current switch and service states."""
         br = self.branches
         active = br["in_service"].to_numpy(bool) & br["closed"].to_numpy(bool)
-        a = self._bus_pos.get_indexer(br["from_bus"])
-        b = self._bus_pos.get_indexer(br["to_bus"])
+        kind = br["kind"].to_numpy()
         edges = topology.Edges(
-            a=a[active],
-            b=b[active],
-            weight_km=br["length_km"].fillna(0.0).to_numpy(float)[active],
-            is_trafo=(br["kind"] == "trafo").to_numpy()[active],
+            a=self._bus_pos.get_indexer(br["from_bus"]),
+            b=self._bus_pos.get_indexer(br["to_bus"]),
+            weight_km=br["length_km"].fillna(0.0).to_numpy(float),
+            is_trafo=kind == "trafo",
+            is_switch=kind == "switch",
+            active=active,
         )
         trafos = br[br["kind"] == "trafo"]
         t = topology.trace(
@@ -112,7 +114,7 @@ class NetworkModel:
             (trafos["in_service"] & trafos["closed"]).to_numpy(bool),
         )
         ids = self._bus_pos
-        sub_ids = [f"S{k}" for k in range(len(t.source_bus))]
+        sub_ids = np.array([f"S{k}" for k in range(len(t.source_bus))], dtype=object)
         trafo_ids = [trafos.index[k] if k >= 0 else "" for k in t.source_trafo]
         self.substations = pd.DataFrame(
             {
@@ -124,20 +126,22 @@ class NetworkModel:
                 "source_bus": ids[t.source_bus].to_list(),
                 "trafo": trafo_ids,
             },
-            index=pd.Index(sub_ids, name="id"),
+            index=pd.Index(sub_ids.tolist(), name="id"),
         )
         fidx = t.feeder_of_bus
-        feeder_ids = np.array([f"F{k}" for k in range(len(sub_ids))] + [""], dtype=object)
+        nf = len(t.feeder_substation)
+        feeder_ids = np.array([f"F{k}" for k in range(nf)] + [""], dtype=object)
         self.buses["feeder_index"] = fidx
         self.buses["feeder_id"] = feeder_ids[fidx]
-        self.buses["substation_id"] = np.array([*sub_ids, ""], dtype=object)[fidx]
-        counts = np.bincount(fidx[fidx >= 0], minlength=len(sub_ids))
+        self.buses["substation_id"] = np.append(sub_ids[t.feeder_substation], "")[fidx]
+        counts = np.bincount(fidx[fidx >= 0], minlength=nf)
         self.feeders = pd.DataFrame(
             {
-                "substation_id": sub_ids,
-                "source_bus": ids[t.source_bus].to_list(),
+                "substation_id": sub_ids[t.feeder_substation].tolist(),
+                "source_bus": ids[t.source_bus[t.feeder_substation]].to_list(),
+                "head": [br.index[h] if h >= 0 else "" for h in t.feeder_head],
                 "n_buses": counts,
-                "bus_ids": [ids[fidx == k].to_list() for k in range(len(sub_ids))],
+                "bus_ids": [ids[fidx == k].to_list() for k in range(nf)],
             },
             index=pd.Index(feeder_ids[:-1].tolist(), name="id"),
         )
