@@ -199,3 +199,14 @@ async def test_runtime_create_with_a_network_runs_the_service(rig: Rig) -> None:
         assert runtime.orchestration is not None and list(runtime.orchestration.objectives) == ["evt-1"]
     finally:
         await runtime.stop()
+
+
+async def test_objective_for_an_area_without_ders_does_not_block_the_others(rig: Rig) -> None:
+    service = rig.service
+    await service.submit(capacity(10e3, feeder="F9", oid="nowhere"), actor="test")
+    await service.step()
+    assert service.plans == 0  # nothing to plan, nothing saved
+    await service.submit(capacity(10e3), actor="test")
+    await service.step()
+    assert service.plans == 1 and service.last_outcome is not None
+    assert service.last_outcome.plan.objective_ids == ("evt-1",)

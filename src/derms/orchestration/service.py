@@ -304,11 +304,15 @@ class OrchestrationService:
         planned: list[Objective] = []
         imports: dict[str, np.ndarray] = {}
         for obj in active:
+            try:
+                members = live.area_rows(obj, self.state, where)[rows]
+            except ValueError as exc:  # an area without registered DERs: the others still plan
+                log.warning("objective not planned", objective=obj.id, reason=str(exc))
+                continue
             if obj.kind is ObjectiveKind.PEAK_REDUCTION:
                 value = live.area_import_w(obj, self.state, where, self.network, base)
                 imports[obj.id] = np.array([value])
             if obj.tenant_id is not None:  # a tenant's objective moves only the tenant's DERs
-                members = live.area_rows(obj, self.state, where)[rows]
                 ids = tuple(fleet.der_ids[i] for i in np.flatnonzero(members))
                 if not ids:
                     log.warning("objective has no DERs of its tenant to plan", objective=obj.id)
@@ -333,6 +337,9 @@ class OrchestrationService:
         grid = await asyncio.to_thread(self._grid_rows)
         orch = self._inputs(active, grid)
         same_slot = slot == self._slot
+        if not orch.objectives:
+            self._slot, self._changed = slot, False
+            return
         outcome = await asyncio.to_thread(orch.plan, "objectives changed" if same_slot else "interval")
         self.orchestrator, self._slot, self._changed = orch, slot, False
         if not same_slot:
