@@ -61,6 +61,7 @@ class PushDelivery:
         backoff: Backoff = Backoff(),
         timeout_s: float = 10.0,
         sweep_s: float | None = None,
+        max_in_flight: int = 100,
     ) -> None:
         self.vtn = vtn
         self.backoff = backoff
@@ -74,6 +75,8 @@ class PushDelivery:
         limits = httpx.Limits(max_keepalive_connections=0)
         self.http = httpx.AsyncClient(timeout=timeout_s, verify=verify, limits=limits)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(max_in_flight)
+        """Pushes in flight at once; a fleet-wide event to thousands of VENs waits its turn here."""
         self._sweeper: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failures = 0
@@ -141,9 +144,10 @@ class PushDelivery:
         assert ven.registration.transport_address is not None
         url = endpoint(ven.registration.transport_address, sent.service)
         try:
-            response = await self.http.post(
-                url, content=sent.data, headers={"content-type": "application/xml"}
-            )
+            async with self._slots:
+                response = await self.http.post(
+                    url, content=sent.data, headers={"content-type": "application/xml"}
+                )
         except httpx.HTTPError as exc:
             log.info("openadr.push.failed", ven=ven.ven_name, url=url, error=str(exc) or type(exc).__name__)
             return False
