@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from derms.orchestration.problem import Problem
 
@@ -97,8 +96,9 @@ def group_sum(group: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
     """Per-group sums of ``(n,)`` or ``(n, steps)`` values."""
     if values.ndim == 1:
         return np.bincount(group, weights=values, minlength=g)
-    n = len(group)
-    return np.asarray(sp.csr_matrix((np.ones(n), (group, np.arange(n))), shape=(g, n)) @ values)
+    return np.stack(
+        [np.bincount(group, weights=values[:, t], minlength=g) for t in range(values.shape[1])], 1
+    )
 
 
 def _group_reduce(ufunc: np.ufunc, group: np.ndarray, values: np.ndarray) -> np.ndarray:
