@@ -37,6 +37,7 @@ from typing import Any
 
 from derms.adapters.openadr.oadr20b import codec
 from derms.adapters.openadr.oadr20b.model import Event, EventResponse, Registration, Target
+from derms.adapters.openadr.oadr20b.push import PushDelivery
 from derms.adapters.openadr.oadr20b.server import PATH, HttpServer, make_app
 from derms.adapters.openadr.oadr20b.templates import Template
 from derms.adapters.openadr.oadr20b.vocabulary import OptType, Status
@@ -112,8 +113,8 @@ def acknowledgement(reply: bytes, ven_id: str) -> bytes:
     )
 
 
-async def register(host: str, port: int, name: str) -> str:
-    reg = Registration(name, "2.0b", "simpleHttp", False, False, True)
+async def register(host: str, port: int, name: str, push_to: str | None = None) -> str:
+    reg = Registration(name, "2.0b", "simpleHttp", False, False, push_to is None, push_to)
     body = codec.serialize(codec.envelope(codec.create_party_registration("r", reg)))
     for attempt in range(10):
         try:
@@ -160,28 +161,67 @@ async def ven_loop(
             stats["errors"] += 1  # retried at the next poll; the VTN re-sends until acknowledged
 
 
-async def worker(host: str, port: int, first: int, count: int, poll_s: float, seed: int) -> None:
-    """A load-generator process: register ``count`` VENs, poll until stdin closes."""
+async def push_endpoint(
+    ven_ids: dict[str, str], stats: Counter[str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """The push VENs' HTTP server (one per worker, ``/<n>/OpenADR2/...`` per VEN): opt in to
+    each pushed ``oadrDistributeEvent`` with the ``oadrCreatedEvent`` as the HTTP reply."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = _LENGTH.search(head)
+            body = await reader.readexactly(int(length.group(1)) if length else 0)
+            ven_id = ven_ids[head.split(b" ", 2)[1].split(b"/", 2)[1].decode()]
+            reply = acknowledgement(body, ven_id)
+            stats["pushes"] += 1
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                + f"Content-Length: {len(reply)}\r\n\r\n".encode()
+                + reply
+            )
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the VTN closed the connection
+    finally:
+        writer.close()
+
+
+async def worker(host: str, port: int, first: int, count: int, poll_s: float, seed: int, push: bool) -> None:
+    """A load-generator process: register ``count`` VENs, poll (or serve pushes) until stdin closes."""
     random.seed(seed)
     gate = asyncio.Semaphore(32)
+    stats: Counter[str] = Counter()
+    by_path: dict[str, str] = {}
+    push_server = None
+    if push:
+        push_server = await asyncio.start_server(
+            lambda r, w: push_endpoint(by_path, stats, r, w), "127.0.0.1", 0
+        )
+    push_port = push_server.sockets[0].getsockname()[1] if push_server is not None else 0
 
     async def one(i: int) -> str:
         async with gate:
-            return await register(host, port, f"ven-{i}")
+            ven_id = await register(
+                host, port, f"ven-{i}", f"http://127.0.0.1:{push_port}/{i}" if push else None
+            )
+            by_path[str(i)] = ven_id
+            return ven_id
 
     ven_ids = await asyncio.gather(*(one(i) for i in range(first, first + count)))
     cpu_start = _cpu_s()
     print(json.dumps({"registered": len(ven_ids)}), flush=True)
     stop = asyncio.Event()
-    stats: Counter[str] = Counter()
     samples: dict[str, list[float]] = {"timer_lag_s": [], "poll_rtt_s": []}
-    tasks = [asyncio.create_task(ven_loop(host, port, v, poll_s, stop, stats, samples)) for v in ven_ids]
+    tasks = []
+    if not push:
+        tasks = [asyncio.create_task(ven_loop(host, port, v, poll_s, stop, stats, samples)) for v in ven_ids]
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin to stop us
     stop.set()
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if push_server is not None:
+        push_server.close()
     print(json.dumps({**stats, "cpu_s": _cpu_s() - cpu_start, **samples}), flush=True)
 
 
@@ -235,12 +275,14 @@ def bench_event(event_id: str) -> Event:
     return replace(event, target=Target())
 
 
-def _median_p95(values: list[float]) -> list[float]:
-    ordered = sorted(values) or [float("nan")]
+def _median_p95(values: list[float]) -> list[float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
     return [round(statistics.median(ordered), 4), round(ordered[int(0.95 * (len(ordered) - 1))], 4)]
 
 
-async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, Any]:
+async def run(n: int, poll_s: float, workers: int, sqlite: bool, push: bool) -> dict[str, Any]:
     ack_clock = AckClock()
     ack_clock.expected = n
     store = None
@@ -255,6 +297,7 @@ async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, An
     server = HttpServer(make_app(vtn))
     await server.start()
     procs = []
+    pusher: PushDelivery | None = None
     share = [n // workers + (1 if w < n % workers else 0) for w in range(workers)]
     try:
         first = 0
@@ -264,7 +307,7 @@ async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, An
                     sys.executable,
                     __file__,
                     "--worker",
-                    json.dumps([server.config.host, server.port, first, count, poll_s, 20305 + w]),
+                    json.dumps([server.config.host, server.port, first, count, poll_s, 20305 + w, push]),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )
@@ -275,7 +318,10 @@ async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, An
             assert p.stdout is not None
             json.loads(await p.stdout.readline())
         registration_s = time.perf_counter() - started
-        await asyncio.sleep(poll_s * 1.5)  # every VEN polling in steady state
+        if push:
+            pusher = PushDelivery(vtn)
+            pusher.start()
+        await asyncio.sleep(1.0 if push else poll_s * 1.5)  # every VEN polling in steady state
         requests_before, window_start, cpu_start = sum(vtn.requests.values()), time.perf_counter(), _cpu_s()
         polls_before = vtn.requests["OadrPoll"]
         t0 = time.perf_counter()
@@ -302,12 +348,15 @@ async def run(n: int, poll_s: float, workers: int, sqlite: bool) -> dict[str, An
                 rtt += row.pop("poll_rtt_s", [])
                 client.update(row)
             await p.wait()
+        if pusher is not None:
+            await pusher.stop()
         await server.stop()
     latencies = sorted(t - t0 for t in ack_clock.acked.values()) or [float("nan")]
     return {
         "vens": n,
         "poll_s": poll_s,
-        "expected_poll_rate_per_s": n / poll_s,
+        "mode": "push" if push else "poll",
+        "expected_poll_rate_per_s": 0.0 if push else n / poll_s,
         "achieved_poll_rate_per_s": round(poll_rate, 1),
         "acked_fraction": len(ack_clock.acked) / n,
         "median_ack_s": round(statistics.median(latencies), 3),
@@ -335,10 +384,10 @@ async def main() -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--only", type=int, help="run only the fleet of this size")
     ap.add_argument("--sqlite", action="store_true", help="VTN state written through to SQLite")
+    ap.add_argument("--push", action="store_true", help="VENs registered for the push model, not polling")
     args = ap.parse_args()
     if args.worker:
-        host, port, first, count, poll_s, seed = json.loads(args.worker)
-        await worker(host, port, first, count, poll_s, seed)
+        await worker(*json.loads(args.worker))
         return
     # 2.0b VENs poll every 10 s to a few minutes; the fleet's request rate is vens / poll_s
     plan = [(50, 1.0)] if args.quick else [(1_000, 10.0), (10_000, 60.0)]
@@ -347,7 +396,8 @@ async def main() -> None:
     results = []
     for n, poll_s in plan:
         runs = [
-            await run(n, poll_s, 1 if args.quick else args.workers, args.sqlite) for _ in range(args.repeat)
+            await run(n, poll_s, 1 if args.quick else args.workers, args.sqlite, args.push)
+            for _ in range(args.repeat)
         ]
         row = runs[0] if len(runs) == 1 else {**runs[0], "repeats": runs}
         results.append(row)
