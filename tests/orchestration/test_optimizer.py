@@ -3,14 +3,16 @@
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from derms.orchestration.greedy import merit_order
 from derms.orchestration.optimizer import solve
-from derms.orchestration.problem import Problem
+from derms.orchestration.problem import Problem, Target
 from derms.orchestration.solution import plan_cost
 
 
@@ -63,3 +65,14 @@ def test_fixed_shares_never_beat_the_per_der_optimum(horizon: Problem) -> None:
     exact = solve(horizon, aggregate="exact").cost
     for bins in (1, 4):
         assert solve(horizon, aggregate="shares", state_bins=bins).cost >= exact - 1e-9
+
+
+def test_greedy_fallback_plans_the_first_step_only(horizon: Problem) -> None:
+    f = horizon.flex
+    value = np.full(f.steps, 0.3 * f.up[:, 0].sum())
+    problem = replace(horizon, targets=(Target("now", np.ones(f.n, bool), value),))
+    sol = merit_order(problem)
+    # The first step is dispatched within the (energy-folded) boxes; later steps stay at baseline.
+    assert (sol.p_w[:, 0] - f.base[:, 0]).sum() == pytest.approx(value[0])
+    assert np.all(sol.p_w[:, 1:] == f.base[:, 1:])
+    assert f.energy_violation(sol.p_w).max() <= f.energy_violation(f.base).max() + 1e-9

@@ -4,7 +4,9 @@ naive baseline the optimizer is compared against.
 For each target in priority order, members are dispatched cheapest first up to their device
 limits until the target is met (the classic economic merit order). It knows nothing of the
 grid; with ``respect_grid`` each feeder's dispatch is then scaled back uniformly until every
-linearised grid row holds (a safe but not optimal repair).
+linearised grid row holds (a safe but not optimal repair). It plans the first step only (its
+power boxes hold each device's energy limits); later steps of a horizon stay at the baseline,
+because step-by-step merit order would spend energy the devices may no longer have.
 """
 
 from __future__ import annotations
@@ -44,26 +46,25 @@ def _grid_backoff(problem: Problem, delta: np.ndarray) -> np.ndarray:
 
 
 def merit_order(problem: Problem, *, reason: str = "", respect_grid: bool = True) -> Solution:
-    """Greedy dispatch of every step."""
+    """Greedy dispatch of the first step; later steps at the baseline."""
 
     f = problem.flex
     delta = np.zeros((problem.n, problem.steps))
-    for t in range(problem.steps):
-        used_up = np.zeros(problem.n)
-        for tgt in sorted(problem.targets, key=lambda x: x.priority):
-            if np.isnan(tgt.value_w[t]) or tgt.sense is not Sense.DELIVER:
-                continue
-            m = tgt.members
-            need = tgt.value_w[t] - delta[m, t].sum()
-            if need <= 0:
-                continue
-            caps = np.where(m, np.maximum(f.up[:, t] - used_up, 0.0), 0.0)
-            order = np.flatnonzero(m)[np.lexsort((-problem.reliability[m], problem.cost_up[m]))]
-            add = _fill(order, caps, need)
-            used_up += add
-            delta[:, t] += add
-        if respect_grid:
-            delta[:, t] = _grid_backoff(problem, delta[:, t])
+    used_up = np.zeros(problem.n)
+    for tgt in sorted(problem.targets, key=lambda x: x.priority):
+        if np.isnan(tgt.value_w[0]) or tgt.sense is not Sense.DELIVER:
+            continue
+        m = tgt.members
+        need = tgt.value_w[0] - delta[m, 0].sum()
+        if need <= 0:
+            continue
+        caps = np.where(m, np.maximum(f.up[:, 0] - used_up, 0.0), 0.0)
+        order = np.flatnonzero(m)[np.lexsort((-problem.reliability[m], problem.cost_up[m]))]
+        add = _fill(order, caps, need)
+        used_up += add
+        delta[:, 0] += add
+    if respect_grid:
+        delta[:, 0] = _grid_backoff(problem, delta[:, 0])
     p = f.base + delta
     cost = float(
         (
