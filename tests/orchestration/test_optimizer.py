@@ -10,7 +10,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from derms.core.der import DerKind
+from derms.orchestration.flexibility import flexibility
 from derms.orchestration.greedy import merit_order
+from derms.orchestration.inputs import FleetInput, Preferences, kind_code
 from derms.orchestration.optimizer import solve
 from derms.orchestration.problem import Problem, Target
 from derms.orchestration.solution import plan_cost
@@ -76,3 +79,39 @@ def test_greedy_fallback_plans_the_first_step_only(horizon: Problem) -> None:
     assert (sol.p_w[:, 0] - f.base[:, 0]).sum() == pytest.approx(value[0])
     assert np.all(sol.p_w[:, 1:] == f.base[:, 1:])
     assert f.energy_violation(sol.p_w).max() <= f.energy_violation(f.base).max() + 1e-9
+
+
+def test_identical_devices_aggregate_exactly() -> None:
+    # Equal shares are optimal for identical members (average any optimum over permutations),
+    # so one group of 40 identical batteries reproduces the per-DER optimum.
+    n, steps = 40, 24
+    fleet = FleetInput.build(
+        [f"b{i}" for i in range(n)],
+        kind=kind_code(DerKind.HOME_BATTERY),
+        feeder=0,
+        bus=0,
+        soc=0.5,
+        w_max=5000.0,
+        w_max_consume=5000.0,
+        wh_max=13500.0,
+        eta_charge=0.95,
+        eta_discharge=0.95,
+    )
+    prefs = Preferences.build(n, steps, cost_up=0.05, cost_down=0.02, soc_min=0.1)
+    f = flexibility(fleet, prefs, steps=steps)
+    value = np.where(np.arange(steps) == 18, 150e3, np.nan)
+    problem = Problem(
+        fleet.der_ids,
+        f,
+        prefs.cost_up,
+        prefs.cost_down,
+        prefs.reliability,
+        fleet.feeder,
+        fleet.bus,
+        targets=(Target("peak", np.ones(n, bool), value),),
+        prices=0.1 + 0.1 * np.sin(np.arange(steps) / steps * 2 * np.pi),
+    )
+    shares = solve(problem, aggregate="shares")
+    exact = solve(problem, aggregate="exact")
+    assert shares.groups == 1 and exact.groups == n
+    assert shares.cost == pytest.approx(exact.cost, rel=1e-7)
