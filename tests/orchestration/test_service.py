@@ -168,6 +168,17 @@ async def test_under_delivery_is_held_at_what_is_delivered(rig: Rig) -> None:
         await rig.settle(service.options.debounce_s + 60.0)
         await service.step()
     assert service.replans == 1 + len(service.held - first_held) <= len(ci)
+    # The next interval asks each of them for no more than it delivered.
+    caps = dict(service.caps)
+    assert set(caps) == service.held
+    await rig.settle(service.options.dt_s)
+    await service.step()
+    nxt = service.last_outcome
+    assert nxt is not None and nxt.trigger == "interval"
+    assert service.orchestrator is not None
+    for der_id, (up, _) in caps.items():
+        i = service.orchestrator.fleet.der_ids.index(der_id)
+        assert nxt.solution.p_w[i, 0] - nxt.problem.flex.base[i, 0] <= up + 1.0
 
 
 async def test_cancelled_objective_stops_planning(rig: Rig) -> None:

@@ -7,12 +7,13 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
 * Every ``dt_s`` interval with an objective active gets one full plan from the live fleet
   state (:mod:`derms.orchestration.live`): :class:`~derms.orchestration.engine.Orchestrator`
   solves, the plan and its recorded inputs are saved and the setpoints are sent through the
-  :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle).
+  :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle);
+  commands run to the next interval boundary plus ``overlap_s``, so plans hand over without gaps.
 * Between plans, on the runtime clock every ``tick_s``: unacknowledged commands are retried or
   failed (``check_timeouts``); DERs under a command that go offline (``der.status.*`` or marked
   stale by the fleet tracker) trigger a re-plan of their feeders from backups; delivery is
   measured against telemetry and under-delivering DERs are held at what they deliver and
-  replaced. Re-plans are debounced (``debounce_s``) and bounded per interval
+  replaced (and asked no more than that while the objectives last). Re-plans are debounced (``debounce_s``) and bounded per interval
   (``max_replans``); a re-plan sends only setpoints that differ from the commands in force.
 """
 
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,9 @@ class ServiceOptions:
     """Least clock time between two re-plans."""
     max_replans: int = 8
     """Re-plans per interval at most."""
+    overlap_s: float = 300.0
+    """A command runs to the next interval boundary plus this, so the next plan takes over
+    from it without a gap."""
     measure_after_s: float = 120.0
     """Measure delivery only for commands sent at least this long ago (the device has responded)."""
     tolerance_w: float = 250.0
@@ -129,6 +133,8 @@ class OrchestrationService:
         self._in_force: dict[tuple[str, str], _Command] = {}
         self._offline: set[str] = set()
         self.held: set[str] = set()
+        self.caps: dict[str, tuple[float, float]] = {}
+        """Learned deviation caps (up, down) [W] of DERs that under-delivered, while objectives last."""
         """DERs held at what they deliver for the rest of the interval (not measured again)."""
         self._slot: int | None = None
         self._changed = False
@@ -251,6 +257,7 @@ class OrchestrationService:
             active = [o for o in self.objectives.values() if o.active_at(now)]
             if not active:
                 self._slot, self.orchestrator = None, None
+                self.caps.clear()
                 return
             slot = int(now.timestamp() // self.options.dt_s)
             if slot != self._slot or self._changed or self.orchestrator is None:
@@ -266,7 +273,24 @@ class OrchestrationService:
             short = self._under_delivering(now)
             if short and self._may_replan(now):
                 self.held |= set(short)
+                self._learn_caps(short)
                 await self._replan(lambda o: o.under_delivery(short), now)
+
+    def _learn_caps(self, measured_w: dict[str, float]) -> None:
+        """Cap each under-delivering DER's deviation, in the direction it was asked to move, at
+        what it delivered; later plans of these objectives ask no more of it."""
+        assert self.orchestrator is not None and self.orchestrator.current is not None
+        orch, current = self.orchestrator, self.orchestrator.current
+        for der_id, got in measured_w.items():
+            i = orch.fleet.der_ids.index(der_id)
+            base = float(current.problem.flex.base[i, 0])
+            asked = float(current.solution.p_w[i, 0]) - base
+            up, down = self.caps.get(der_id, (np.inf, np.inf))
+            if asked > 0:
+                up = min(up, max(got - base, 0.0))
+            elif asked < 0:
+                down = min(down, max(base - got, 0.0))
+            self.caps[der_id] = (up, down)
 
     def _online(self, der_id: str) -> bool:
         row = self.state.index.get(der_id)
@@ -319,9 +343,13 @@ class OrchestrationService:
                     continue
                 obj = replace(obj, area=Area(AreaLevel.GROUP, ids))
             planned.append(obj)
+        caps = np.full((2, fleet.n), np.inf)
+        for der_id, (up, down) in self.caps.items():
+            if der_id in fleet.der_ids:
+                caps[:, fleet.der_ids.index(der_id)] = (up, down)
         orch = Orchestrator(
             fleet,
-            Preferences.build(fleet.n),
+            Preferences.build(fleet.n, contract_up_w=caps[0], contract_down_w=caps[1]),
             where,
             self.clock,
             grid=grid,
@@ -369,7 +397,11 @@ class OrchestrationService:
         return {d: measured[d] for d in short}
 
     async def _dispatch(self, outcome: Outcome, *, only_changed: bool) -> None:
-        plan, now = outcome.plan, self.clock.now()
+        now = self.clock.now()
+        # Commands last until the next interval's plan replaces them, with overlap_s to spare.
+        boundary = (int(now.timestamp() // self.options.dt_s) + 1) * self.options.dt_s
+        end = datetime.fromtimestamp(boundary + self.options.overlap_s, UTC)
+        plan = replace(outcome.plan, setpoints=tuple(replace(s, end=end) for s in outcome.plan.setpoints))
         setpoints = plan.setpoints
         if only_changed:
             setpoints = tuple(
