@@ -82,3 +82,19 @@ def test_bad_injection_shape_is_rejected(cigre_mv: NetworkModel) -> None:
         PgmEngine(cigre_mv).run(np.zeros(3))
     with pytest.raises(ValidationFailed):
         PgmEngine(cigre_mv).run(np.full(15, np.nan))
+
+
+def test_parts_joined_only_by_external_grids_solve_alone_to_the_same_voltages(
+    oberrhein: NetworkModel, injections: Callable[..., np.ndarray]
+) -> None:
+    eng = PgmEngine(oberrhein)
+    parts = eng.islands()
+    assert len(parts) == 2 and eng.islands() is parts  # one per HV/MV substation, cached
+    p = injections(oberrhein, 300.0)
+    full = eng.run(p)
+    for part, pos in parts:
+        fed = part.model.buses["feeder_index"].to_numpy() >= 0
+        alone = part.run(p[pos])
+        np.testing.assert_allclose(alone.vm_pu[fed], full.vm_pu[pos[fed]], atol=1e-9)
+    covered = np.concatenate([pos[part.model.buses["feeder_index"].to_numpy() >= 0] for part, pos in parts])
+    assert sorted(covered) == sorted(np.flatnonzero(oberrhein.buses["feeder_index"] >= 0))

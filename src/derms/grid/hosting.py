@@ -128,20 +128,41 @@ def hosting_capacity(
         else np.broadcast_to(np.atleast_2d(np.asarray(p_inj_w, float)), (n_time, len(model.bus_ids)))
     )
     out = np.zeros((n_time, len(pos)))
-    for a in range(0, n_time, time_block):
-        b = min(a + time_block, n_time)
-        out[a:b] = _search(
-            engine,
-            limits,
-            d,
-            pos,
-            base_p[a:b],
-            None if ls is None else ls[a:b],
-            None if ss is None else ss[a:b],
-            max_w,
-            step_w,
-            power_factor,
-        )
+    for eng, cols, sub_pos, parent_pos in _parts(engine, pos):
+        for a in range(0, n_time, time_block):
+            b = min(a + time_block, n_time)
+            out[a:b, cols] = _search(
+                eng,
+                limits,
+                d,
+                sub_pos,
+                base_p[a:b][:, parent_pos],
+                None if ls is None else ls[a:b],
+                None if ss is None else ss[a:b],
+                max_w,
+                step_w,
+                power_factor,
+            )
+    return out
+
+
+def _parts(engine: PgmEngine, pos: np.ndarray) -> list[tuple[PgmEngine, np.ndarray, np.ndarray, np.ndarray]]:
+    """Where to solve each selected bus: (engine, columns of ``pos``, their bus positions in
+    the engine's model, the parent positions of all its buses).  The parts that only ideal
+    external grids join (:meth:`PgmEngine.islands`) are solved on their own, which makes every
+    scenario cheaper; a bus that no part energises stays with the whole network."""
+    everything = np.arange(len(engine.model.bus_ids))
+    out = []
+    left = np.ones(len(pos), dtype=bool)
+    for eng, parent in engine.islands():
+        fed = eng.model.buses["feeder_index"].to_numpy() >= 0
+        lookup = dict(zip(parent[fed].tolist(), np.flatnonzero(fed).tolist(), strict=True))
+        cols = np.array([j for j, p in enumerate(pos.tolist()) if left[j] and p in lookup], dtype=np.int64)
+        if len(cols):
+            out.append((eng, cols, np.array([lookup[p] for p in pos[cols].tolist()], dtype=np.int64), parent))
+            left[cols] = False
+    if left.any():
+        out.append((engine, np.flatnonzero(left), pos[left], everything))
     return out
 
 
@@ -191,6 +212,9 @@ def _search(
             load_scale=None if ls is None else ls[t_of[idx]],
             sgen_scale=None if ss is None else ss[t_of[idx]],
             method=CalculationMethod.iterative_current,
+            # a few hundred small scenarios per call: threads gain little on an idle machine
+            # and lose on a busy one (measured on mv_oberrhein: 0.11 s vs 0.19 s at load 6)
+            threads=-1,
         )
         head = _signed_margins(res, model, limits) - allow[t_of[idx]]
         head[~res.converged] = -np.inf

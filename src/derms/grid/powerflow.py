@@ -103,6 +103,7 @@ class PgmEngine:
         self.model = model
         self.chunk_steps = chunk_steps
         self._version = -1
+        self._islands: tuple[int, list[tuple[PgmEngine, np.ndarray]]] = (-1, [])
 
     def _build(self) -> None:
         from power_grid_model_io.converters import PandaPowerConverter
@@ -185,6 +186,50 @@ class PgmEngine:
             dtype=np.int64,
         )
         self._version = m.topology_version
+
+    def islands(self) -> list[tuple[PgmEngine, np.ndarray]]:
+        """Engines for the parts of the network that only external grids join, with the
+        positions of their buses in this model (cached per topology).  A part's engine also
+        holds the far buses of open branches that leave it, unenergised there.
+
+        The external grids are ideal sources, so an injection in one part changes nothing in
+        another: scenario batches can be solved on the smaller parts.  One part: ``[]``.
+        """
+        if self._islands[0] == self.model.topology_version:
+            return self._islands[1]
+        import pandapower as pp
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        from derms.grid.network import from_pandapower
+
+        m = self.model
+        n = len(m.bus_ids)
+        br = m.branches[m.branches["in_service"] & m.branches["closed"]]
+        a, b = m.bus_positions(br["from_bus"]), m.bus_positions(br["to_bus"])
+        all_a, all_b = m.bus_positions(m.branches["from_bus"]), m.bus_positions(m.branches["to_bus"])
+        ext = np.zeros(n, dtype=bool)
+        ext[m.bus_positions(m.ext_grid_buses)] = True
+        inner = ~ext[a] & ~ext[b]
+        g = coo_matrix((np.ones(inner.sum()), (a[inner], b[inner])), shape=(n, n))
+        _, comp = connected_components(g, directed=False)
+        comp[ext] = -1
+        fed = np.unique(comp[m.buses["feeder_index"].to_numpy() >= 0])
+        out: list[tuple[PgmEngine, np.ndarray]] = []
+        if len(fed) > 1:
+            for c in fed:
+                # with the far ends of every branch that touches the part, in any state: an
+                # open line still loads its energised end with its capacitance
+                members = comp == c
+                near = members[all_a] | members[all_b]
+                keep = np.unique(np.r_[np.flatnonzero(members), all_a[near], all_b[near]])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    sub = pp.select_subnet(m.net, m.net.bus.index[keep])
+                part = from_pandapower(sub, name=f"{m.name}:{c}")
+                out.append((PgmEngine(part, chunk_steps=self.chunk_steps), m.bus_positions(part.bus_ids)))
+        self._islands = (m.topology_version, out)
+        return out
 
     def _ensure(self) -> None:
         if self._version != self.model.topology_version:
@@ -270,6 +315,7 @@ class PgmEngine:
         sgen_scale: np.ndarray | float | None = None,
         steps: int | None = None,
         method: CalculationMethod = CalculationMethod.newton_raphson,
+        threads: int = 0,
     ) -> PowerFlowResult:
         """Time series (or scenario batch) power flow.
 
@@ -278,6 +324,7 @@ class PgmEngine:
         Steps that do not converge come back with ``converged`` False and NaN values.
         ``method=CalculationMethod.iterative_current`` factorises the admittance matrix once for
         the whole batch: faster for large batches of one topology, same fixed point.
+        ``threads`` is power-grid-model's ``threading``: 0 one per core, -1 none.
         """
         self._ensure()
         n = len(self.node_id)
@@ -299,7 +346,10 @@ class PgmEngine:
 
             parts.append(
                 self._solve(
-                    self._update(cut(p), cut(q), cut(load_scale), cut(sgen_scale), b - a), b - a, method
+                    self._update(cut(p), cut(q), cut(load_scale), cut(sgen_scale), b - a),
+                    b - a,
+                    method,
+                    threads,
                 )
             )
         return PowerFlowResult(
@@ -310,7 +360,11 @@ class PgmEngine:
         )
 
     def _solve(
-        self, update: dict[ComponentType, dict[str, np.ndarray]], steps: int, method: CalculationMethod
+        self,
+        update: dict[ComponentType, dict[str, np.ndarray]],
+        steps: int,
+        method: CalculationMethod,
+        threads: int,
     ) -> _Chunk:
         outputs = {
             ComponentType.node: ["u_pu", "energized"],
@@ -326,7 +380,7 @@ class PgmEngine:
                 output_component_types=outputs,
                 calculation_method=method,
                 continue_on_batch_error=True,
-                threading=0,
+                threading=threads,
             )
         except PowerGridBatchError as e:
             raise ValidationFailed([str(m) for m in e.error_messages[:3]]) from e
