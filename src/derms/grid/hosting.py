@@ -229,7 +229,7 @@ def _search(
         active = np.flatnonzero(br.hi - br.lo > 1)
         if not len(active):
             break
-        k, pair = br.next_steps(active, bisect=rounds >= _ESTIMATE_ROUNDS)
+        k, pair = br.next_steps(active, bisect=rounds >= _ESTIMATE_ROUNDS, pairs=rounds > 0)
         head = run(np.concatenate([active, active[pair]]), np.concatenate([k, k[pair] + 1]))
         br.record(active, k, head[: len(active)], (pair, head[len(active) :]))
     return (br.lo * step_w).reshape(nt, nb)
@@ -238,7 +238,7 @@ def _search(
 class _Brackets:
     """Per scenario: ``lo`` (feasible step) < ``hi`` (infeasible step), the headroom of every
     limit at both, and where known the headroom's change per step there (from a ``k, k + 1``
-    pair).
+    pair, or from one step and the slope at ``lo``).
 
     The next step to test is the first limit's zero crossing, estimated per limit from the
     slope at ``hi`` (a backward secant step: the limits violated at ``hi``), else the slope at
@@ -257,13 +257,14 @@ class _Brackets:
         self.s_hi = np.full_like(h0, np.nan)
         self.k_max = k_max
 
-    def next_steps(self, active: np.ndarray, *, bisect: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The step ``k`` to test per active scenario, and whether to test ``k + 1`` too."""
+    def next_steps(self, active: np.ndarray, *, bisect: bool, pairs: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The step ``k`` to test per active scenario, and whether to test ``k + 1`` too
+        (where ``pairs``: the first estimate is too far off to be worth a pair)."""
         lo, hi = self.lo[active], self.hi[active]
         x = np.full(len(active), np.nan) if bisect else self._crossing(active)
         fallback = np.where(hi > self.k_max, self.k_max, (lo + hi) // 2)
         k = np.clip(np.where(np.isfinite(x), np.floor(x + _TOL), fallback), lo + 1, hi - 1).astype(np.int64)
-        return k, np.isfinite(x) & (k + 1 < hi)
+        return k, pairs & np.isfinite(x) & (k + 1 < hi)
 
     def _crossing(self, a: np.ndarray) -> np.ndarray:
         """Estimated step [fractional] where the first limit runs out; NaN where unknown."""
@@ -293,7 +294,11 @@ class _Brackets:
         """Narrow the brackets of ``active`` with the headroom at ``k`` and, where ``pair``
         says so, at ``k + 1``."""
         ok = head.min(axis=1) >= -_TOL
-        slope = np.full_like(head, np.nan)
+        # a single step's slope from the quadratic through lo with its slope:
+        # f'(k) = 2 (f(k) - f(lo)) / (k - lo) - f'(lo)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dist = (k - self.lo[active])[:, None]
+            slope = 2 * (head - self.h_lo[active]) / dist - self.s_lo[active]
         ok1 = np.zeros(len(active), dtype=bool)
         head1 = head
         if pair is not None:
