@@ -169,20 +169,21 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
-    state_bins: int = 4,
+    state_bins: int = 16,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
 
-    ``group_by`` is ``"bus"`` (exact grid model), ``"feeder"`` (fewer columns) or ``"auto"``
-    (bus for a single interval, feeder for a horizon). ``solver`` is a HiGHS solver name
+    ``group_by`` (single interval) is ``"bus"`` (exact grid model), ``"feeder"`` (fewer
+    columns, conservative) or ``"auto"`` (bus); fixed-share horizon groups span locations with
+    exact share-weighted grid rows. ``solver`` is a HiGHS solver name
     (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` (see :mod:`aggregate`):
 
     * ``"auto"``: ``"exact"`` for a single interval, ``"shares"`` for a horizon;
     * ``"exact"``: interchangeable groups for a single interval (the LP is exact); over a horizon
       every device is its own group (the per-DER model: exact, slow);
     * ``"shares"``: fixed-share groups over a horizon (deliverable plans, an inner
-      approximation; ``state_bins`` bins of state of charge and upward share per group key);
+      approximation; ``state_bins`` bins of state of charge and upward share per group key).
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
@@ -230,7 +231,7 @@ def solve(
         groups = fixed_shares(problem, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
     elif steps > 1:
         groups = fixed_shares(
-            problem, *factorize(*share_keys(problem, loc, _membership_bits(problem), state_bins))
+            problem, *factorize(*share_keys(problem, _membership_bits(problem), state_bins))
         )
     else:
         groups = summed(problem, *factorize(*_exact_keys(problem, loc)))
