@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from derms.core.clock import ManualClock
 from derms.core.controls import LoadShed
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Reason, Setpoint
+from derms.core.errors import NotFound
 from derms.core.events import COMMAND_STATE
 from derms.core.site import Customer, Site
 from derms.runtime import Runtime
@@ -200,6 +202,8 @@ async def test_cancel_deletes_the_event_and_the_program_survives_restart(sqlite_
     await adapter.cancel("cmd-1")
     await bus.drain()
     assert adapter.vtn3.objects["EVENT"] == {} and states == ["sent", "cancelled"]
+    with pytest.raises(NotFound):
+        await adapter.cancel("cmd-1")
     program_id = adapter.dispatch_program_id()
     again = create_adapter(AdapterContext(bus, clock, "openadr"), settings, sqlite_engine)
     assert again.dispatch_program_id() == program_id and again.vtn3 is not None

@@ -182,9 +182,14 @@ class OpenAdrVtnAdapter(Adapter):
         )
 
     async def cancel(self, command_id: str) -> None:
-        """Cancel a sent event (eventStatus=cancelled, modificationNumber+1; 3.0.1: deleted)."""
+        """Cancel a sent event (eventStatus=cancelled, modificationNumber+1; 3.0.1: deleted).
+
+        Raises NotFound for a command this adapter does not hold (never sent, or a 3.0.1
+        command already finished)."""
         if self.dispatch3 is not None and await self.dispatch3.cancel(command_id):
             return
+        if command_id not in self.vtn.events:
+            raise NotFound("openadr command", command_id)
         self.vtn.cancel_event(command_id)
         await self._report(command_id, CommandState.CANCELLED, "event cancelled")
 
