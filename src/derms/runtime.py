@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -90,8 +91,9 @@ class Runtime:
         self.bridge.register(translator)
         return adapter
 
-    @property
+    @cached_property
     def telemetry(self) -> TelemetryStore:
+        """The one telemetry store of this runtime (the tracker writes, the API reads)."""
         return TelemetryStore(self.engine)
 
     def reload_fleet(self) -> int:
