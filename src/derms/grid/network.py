@@ -15,8 +15,8 @@ name                       pandapower function
 =========================  ==============================================================
 
 ``mv_oberrhein`` ships with ``sgen.scaling = 0`` (its DER switched off) and ``load.scaling = 0.6``;
-pass ``sgen_scaling``/``load_scaling`` to override.  Its two substations trace to the same two
-feeders (70 and 109 buses) that pandapower's ``separation_by_sub=True`` would cut out.
+pass ``sgen_scaling``/``load_scaling`` to override.  Each of its two substations has two
+outgoing lines, so it traces to four feeders (37, 32, 45 and 63 MV buses).
 """
 
 from __future__ import annotations
