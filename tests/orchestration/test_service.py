@@ -27,8 +27,8 @@ from tests.orchestration.service_rig import START, Rig, start_rig
 
 
 @pytest.fixture
-async def rig(sqlite_engine: Engine) -> AsyncIterator[Rig]:
-    rig = await start_rig(sqlite_engine)
+async def rig(db_engine: Engine) -> AsyncIterator[Rig]:
+    rig = await start_rig(db_engine)
     yield rig
     await rig.runtime.stop()
 
