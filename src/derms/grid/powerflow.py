@@ -215,6 +215,7 @@ class PgmEngine:
         _, comp = connected_components(g, directed=False)
         comp[ext] = -1
         fed = np.unique(comp[m.buses["feeder_index"].to_numpy() >= 0])
+        fed = fed[fed >= 0]  # an external-grid bus at distribution voltage is in every part
         out: list[tuple[PgmEngine, np.ndarray]] = []
         if len(fed) > 1:
             for c in fed:
