@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Engine, insert, select, update
 
-from derms.adapters.base import Adapter
+from derms.adapters.base import Adapter, NativeCommand
 from derms.bridge.base import Bridge
 from derms.bus.base import Bus, Message, Subscription
 from derms.core.clock import Clock
@@ -108,68 +108,66 @@ class DispatchTracker:
         return bytes(data)
 
     async def dispatch(self, plan: DispatchPlan, ders: Mapping[str, Der]) -> list[str]:
-        """Translate and send every setpoint; returns the command ids in setpoint order."""
-        ids = []
-        for sp in plan.setpoints:
-            cid = uuid.uuid4().hex
-            ids.append(cid)
+        """Translate and send every setpoint; returns the command ids in setpoint order.
+
+        Every command is written in one transaction: a refused translation (or an unknown DER,
+        or no adapter for its protocol) FAILED with the reason, the others SENT (handed to the
+        adapter, acknowledgement due by the deadline); then each goes to its adapter, so the
+        adapter's reports always find their command.
+        """
+        now = self.clock.now()
+        deadline = now + self.ack_timeout
+        ids = [uuid.uuid4().hex for _ in plan.setpoints]
+        rows: list[dict[str, object]] = []
+        events: list[dict[str, object]] = []
+        sends: list[tuple[str, Adapter, NativeCommand]] = []
+        for cid, sp in zip(ids, plan.setpoints, strict=True):
             der = ders.get(sp.der_id)
-            protocol = der.protocol if der is not None else ""
-            self._insert(cid, plan.id, sp, protocol)
-            if der is None:
-                self.apply(cid, CommandState.FAILED, f"unknown DER {sp.der_id!r}")
-                continue
-            self._outstanding[cid] = _Outstanding(der, sp)
-            await self._send(cid)
+            try:
+                if der is None:
+                    raise LimitViolation(sp.der_id, f"unknown DER {sp.der_id!r}")
+                adapter = self.adapters.get(der.protocol)
+                if adapter is None:
+                    raise LimitViolation(der.id, f"no adapter for protocol {der.protocol!r}")
+                sends.append((cid, adapter, self.bridge.translate(der, sp, cid)))
+                self._outstanding[cid] = _Outstanding(der, sp)
+                state, detail = CommandState.SENT, "sent by the orchestrator"
+            except DermsError as exc:
+                state, detail = CommandState.FAILED, str(exc)
+            sent = state is CommandState.SENT
+            rows.append(
+                {
+                    "id": cid,
+                    "plan_id": plan.id,
+                    "der_id": sp.der_id,
+                    "protocol": der.protocol if der is not None else "",
+                    "start": sp.start,
+                    "end": sp.end,
+                    "control": control_to_dict(sp.control),
+                    "objective_id": sp.reason.objective_id,
+                    "binding": sp.reason.binding[:200],
+                    "detail": sp.reason.detail[:200],
+                    "state": str(state),
+                    "attempts": 1 if sent else 0,
+                    "deadline": deadline if sent else None,
+                    "updated_at": now,
+                    "delivered_w": None,
+                }
+            )
+            events.append(
+                {"command_id": cid, "state": str(CommandState.PENDING), "ts": now, "detail": "planned"}
+            )
+            events.append({"command_id": cid, "state": str(state), "ts": now, "detail": detail})
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(commands), rows)
+                conn.execute(insert(command_events), events)
+        for cid, adapter, native in sends:
+            try:
+                await adapter.send(native)
+            except DermsError as exc:
+                self.apply(cid, CommandState.FAILED, str(exc))
         return ids
-
-    async def _send(self, cid: str) -> None:
-        item = self._outstanding[cid]
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(commands)
-                .where(commands.c.id == cid)
-                .values(attempts=commands.c.attempts + 1, deadline=now + self.ack_timeout, updated_at=now)
-            )
-        adapter = self.adapters.get(item.der.protocol)
-        try:
-            if adapter is None:
-                raise LimitViolation(item.der.id, f"no adapter for protocol {item.der.protocol!r}")
-            native = self.bridge.translate(item.der, item.setpoint, cid)
-            await adapter.send(native)
-        except DermsError as exc:
-            self.apply(cid, CommandState.FAILED, str(exc))
-            return
-        self.apply(cid, CommandState.SENT, "sent by the orchestrator")
-
-    def _insert(self, cid: str, plan_id: str, sp: Setpoint, protocol: str) -> None:
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(commands).values(
-                    id=cid,
-                    plan_id=plan_id,
-                    der_id=sp.der_id,
-                    protocol=protocol,
-                    start=sp.start,
-                    end=sp.end,
-                    control=control_to_dict(sp.control),
-                    objective_id=sp.reason.objective_id,
-                    binding=sp.reason.binding[:200],
-                    detail=sp.reason.detail[:200],
-                    state=str(CommandState.PENDING),
-                    attempts=0,
-                    deadline=None,
-                    updated_at=now,
-                    delivered_w=None,
-                )
-            )
-            conn.execute(
-                insert(command_events).values(
-                    command_id=cid, state=str(CommandState.PENDING), ts=now, detail="planned"
-                )
-            )
 
     async def _on_state(self, message: Message) -> None:
         data = message.data
