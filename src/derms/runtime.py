@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel
@@ -36,6 +36,9 @@ from derms.store.schema import ders, sites
 from derms.store.scope import TenantScope
 from derms.store.telemetry import TelemetryStore
 
+if TYPE_CHECKING:  # imported when started: it pulls in the optimizer and the power flow
+    from derms.orchestration.service import OrchestrationService
+
 log = structlog.get_logger(__name__)
 
 
@@ -59,7 +62,7 @@ class Runtime:
     tracker: FleetTracker | None = None
     network: Any = None
     """The grid model (``derms.grid.model.NetworkModel``) the fleet is mapped to, when one is loaded."""
-    orchestration: Any = None
+    orchestration: OrchestrationService | None = None
     """The ``derms.orchestration.service.OrchestrationService``, running while a grid model and a
     fleet are loaded."""
     _subscriptions: list[Subscription] = field(default_factory=list, init=False, repr=False)

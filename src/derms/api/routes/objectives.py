@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -25,6 +25,9 @@ from derms.orchestration.tables import commands, plans
 from derms.runtime import Runtime
 from derms.store.schema import ders
 from derms.store.scope import TenantScope
+
+if TYPE_CHECKING:
+    from derms.orchestration.service import OrchestrationService
 
 router = APIRouter(prefix="/api/v1", tags=["orchestration"])
 
@@ -49,7 +52,7 @@ class ObjectiveIn(BaseModel):
     prices: list[float] = Field(default_factory=list, max_length=10_000)
 
 
-def _service(rt: Runtime) -> Any:
+def _service(rt: Runtime) -> OrchestrationService:
     if rt.orchestration is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "orchestration is not running (no grid model)"
