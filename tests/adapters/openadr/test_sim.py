@@ -130,3 +130,22 @@ async def test_ven3_sheds_and_reports():
     finally:
         await sim.close()
         await server.stop()
+
+
+async def test_ven3_takes_a_new_token_when_its_token_expires():
+    """The VTN's bearer tokens last an hour of platform time (``expires_in``); a VEN that keeps
+    polling past that must take a new token rather than be refused from then on."""
+    clock = ManualClock(NOON)
+    app, _, _ = build([Client("ci", "c", "VEN", "sim-ci-3")], clock)
+    server = HttpServer(app)
+    await server.start()
+    sim = CiLoadVen3(f"{server.url}{BASE_PATH}", "ci", "c", "sim-ci-3", clock, SimulatedCiLoad(seed=3))
+    try:
+        await sim.connect()
+        first = sim.headers["Authorization"]
+        clock.advance(2 * 3600)
+        await sim.poll()
+        assert sim.headers["Authorization"] != first and sim.events == []
+    finally:
+        await sim.close()
+        await server.stop()

@@ -47,13 +47,15 @@ class CiLoadVen3:
         self.resource_name = resource_name
         self.http = httpx.AsyncClient(timeout=10.0)
         self.headers: dict[str, str] = {}
+        self.token_expires: datetime | None = None
         self.ven_id: str | None = None
         self.events: list[dict[str, object]] = []
 
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def connect(self) -> None:
+    async def authenticate(self) -> None:
+        """Take a client-credentials token (RFC 6749 4.4) and note when it expires."""
         r = await self.http.post(
             f"{self.base_url}/auth/token",
             data={
@@ -63,7 +65,15 @@ class CiLoadVen3:
             },
         )
         r.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        token = r.json()
+        self.headers = {"Authorization": f"Bearer {token['access_token']}"}
+        lifetime = token.get("expires_in")
+        self.token_expires = (
+            None if lifetime is None else self.clock.now() + timedelta(seconds=0.9 * float(lifetime))
+        )
+
+    async def connect(self) -> None:
+        await self.authenticate()
         r = await self.http.get(f"{self.base_url}/vens", headers=self.headers)
         r.raise_for_status()
         mine = [v for v in r.json() if v["venName"] == self.ven_name]
@@ -83,6 +93,8 @@ class CiLoadVen3:
             r.raise_for_status()
 
     async def poll(self) -> None:
+        if self.token_expires is not None and self.clock.now() >= self.token_expires:
+            await self.authenticate()
         r = await self.http.get(f"{self.base_url}/events", headers=self.headers)
         r.raise_for_status()
         self.events = r.json()
