@@ -22,6 +22,7 @@ from derms.orchestration.replay import replay
 from derms.orchestration.tables import commands, plans
 from derms.runtime import Runtime
 from derms.settings import Settings
+from derms.store import audit
 from derms.store.schema import objectives
 from tests.orchestration.service_rig import START, Rig, start_rig
 
@@ -221,3 +222,74 @@ async def test_objective_for_an_area_without_ders_does_not_block_the_others(rig:
     await service.step()
     assert service.plans == 1 and service.last_outcome is not None
     assert service.last_outcome.plan.objective_ids == ("evt-1",)
+
+
+async def test_cancelled_objective_releases_its_devices(rig: Rig) -> None:
+    """Cancelling an objective mid-interval ends its commands at once (superseded by a
+    one-second release on the simulated adapter, which has no native cancel), the devices go
+    back to what they did before, and the audit log says so."""
+    service = rig.service
+    await service.submit(capacity(40e3), actor="test")
+    await service.step()
+    out = service.last_outcome
+    assert out is not None
+    await rig.settle(180.0)
+    before = {d: c.baseline_w for (d, _), c in service._in_force.items()}
+    assert service.orchestrator is not None
+    ids = service.orchestrator.fleet.der_ids
+    asked = {s.der_id: float(out.solution.p_w[ids.index(s.der_id), 0]) for s in out.plan.setpoints}
+    await rig.runtime.bus.publish(f"{OBJECTIVE}.cancelled", {"id": "evt-1", "source": "openadr:evt-1"})
+    await rig.drain()
+    await service.step()
+    await rig.drain()
+    assert not service._in_force
+    originals = {s.der_id for s in out.plan.setpoints}
+    with rig.runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(commands.c.id, commands.c.der_id, commands.c.state, commands.c.binding).where(
+                commands.c.plan_id == out.plan.id
+            )
+        ).all()
+    superseded = {r.der_id for r in rows if r.state == str(CommandState.SUPERSEDED)}
+    assert superseded == originals
+    releases = [r for r in rows if r.binding == "released"]
+    assert {r.der_id for r in releases} == originals
+    await rig.settle(30.0)  # the releases complete; the devices follow their own control again
+    assert service.tracker.states([r.id for r in releases]) == {
+        r.id: CommandState.COMPLETED for r in releases
+    }
+    power = rig.sim.fleet.power()
+    for der_id in originals:
+        now_w = float(power[rig.sim.fleet.row(der_id)])
+        assert abs(now_w - before[der_id]) < abs(asked[der_id] - before[der_id]), der_id
+    with rig.runtime.engine.connect() as conn:
+        entries = audit.entries(conn, action_prefix="orchestration.release")
+    assert len(entries) == 1 and entries[0].detail["reason"] == "no objective active"
+    assert set(entries[0].detail["superseded"]) == {
+        r.id for r in rows if r.der_id in originals and r.binding != "released"
+    }
+
+
+async def test_delivery_check_is_one_sided(rig: Rig) -> None:
+    """A load asked to shed that sheds more (its own demand fell) is not under-delivering;
+    one that sheds less is."""
+    service = rig.service
+    ci = [d.id for d in rig.ders if d.kind is DerKind.CI_LOAD]
+    await service.submit(replace(capacity(5e3), area=Area(AreaLevel.GROUP, tuple(ci))), actor="test")
+    await service.step()
+    await rig.settle(60.0)
+    targets = {
+        (k[0]): (c.control["w"], c.baseline_w)
+        for k, c in service._in_force.items()
+        if c.control["kind"] == "active_power_target"
+    }
+    assert targets and all(w > base for w, base in targets.values())  # shed: less consumption
+    tol = service.options.tolerance_w
+    beyond = {d: w + 5 * tol for d, (w, _) in targets.items()}  # consumes less than asked
+    short = {d: w - 5 * tol for d, (w, _) in targets.items()}  # consumes more than asked
+    base = {d: b for d, (_, b) in targets.items()}
+    assert service.tracker.measure(beyond, tolerance_w=tol, baseline_w=base) == []
+    assert sorted(service.tracker.measure(short, tolerance_w=tol, baseline_w=base)) == sorted(targets)
+    assert sorted(service.tracker.measure(beyond, tolerance_w=tol)) == sorted(
+        targets
+    )  # no baseline: two-sided

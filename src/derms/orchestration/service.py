@@ -9,6 +9,10 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
   solves, the plan and its recorded inputs are saved and the setpoints are sent through the
   :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle);
   commands run to the next interval boundary plus ``overlap_s``, so plans hand over without gaps.
+* Commands no longer wanted are released at once: those of DERs a new plan leaves out (an
+  objective cancelled, a device no longer needed), and all of them when no objective is active
+  (:meth:`~derms.orchestration.tracker.DispatchTracker.release`: native cancel, else superseded
+  by a one-second command), each release audited as ``orchestration.release``.
 * Between plans, on the runtime clock every ``tick_s``: unacknowledged commands are retried or
   failed (``check_timeouts``); DERs under a command that go offline (``der.status.*`` or marked
   stale by the fleet tracker) trigger a re-plan of their feeders from backups; delivery is
@@ -258,6 +262,7 @@ class OrchestrationService:
             if not active:
                 self._slot, self.orchestrator = None, None
                 self.caps.clear()
+                await self._release(list(self._in_force), "no objective active")
                 return
             slot = int(now.timestamp() // self.options.dt_s)
             if slot != self._slot or self._changed or self.orchestrator is None:
@@ -367,6 +372,7 @@ class OrchestrationService:
         same_slot = slot == self._slot
         if not orch.objectives:
             self._slot, self._changed = slot, False
+            await self._release(list(self._in_force), "no objective planned")
             return
         outcome = await asyncio.to_thread(orch.plan, "objectives changed" if same_slot else "interval")
         self.orchestrator, self._slot, self._changed = orch, slot, False
@@ -393,7 +399,8 @@ class OrchestrationService:
             seen = self.state.last_seen_ms[row]
             if np.isfinite(seen) and seen >= due.timestamp() * 1000 and np.isfinite(self.state.p_w[row]):
                 measured[der_id] = float(self.state.p_w[row])
-        short = self.tracker.measure(measured, tolerance_w=self.options.tolerance_w)
+        baselines = {d: c.baseline_w for (d, _), c in self._in_force.items()}
+        short = self.tracker.measure(measured, tolerance_w=self.options.tolerance_w, baseline_w=baselines)
         return {d: measured[d] for d in short}
 
     async def _dispatch(self, outcome: Outcome, *, only_changed: bool) -> None:
@@ -413,6 +420,8 @@ class OrchestrationService:
             plan, outcome.record, status=outcome.solution.status, cost=outcome.solution.cost
         )
         ids = await self.tracker.dispatch(replace(plan, setpoints=setpoints), self._ders)
+        planned = {_key(s) for s in plan.setpoints}
+        await self._release([k for k in self._in_force if k not in planned], f"not in plan {plan.id}")
         states = self.tracker.states(ids)
         for cid, sp in zip(ids, setpoints, strict=True):
             if states[cid] not in _IN_FORCE:
@@ -447,6 +456,30 @@ class OrchestrationService:
             sent=len(ids),
         )
         self.last_outcome = outcome
+
+    async def _release(self, keys: list[tuple[str, str]], why: str) -> None:
+        """End the commands in force on ``keys`` now and audit it."""
+        if not keys:
+            return
+        cids = [self._in_force.pop(k).command_id for k in keys]
+        done = await self.tracker.release(cids, why)
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            audit.append(
+                conn,
+                at=now,
+                actor="orchestrator",
+                action="orchestration.release",
+                target=f"der/{keys[0][0]}" if len(keys) == 1 else "orchestration/commands",
+                detail={
+                    "reason": why,
+                    "der_ids": sorted({d for d, _ in keys}),
+                    "cancelled": done.cancelled,
+                    "superseded": done.superseded,
+                    "finished": done.finished,
+                },
+            )
+        log.info("commands released", reason=why, released=len(cids))
 
     # ----------------------------------------------------------------- reporting
     def command_counts(self) -> dict[str, int]:

@@ -7,15 +7,19 @@ bus subject ``command.state`` and move the command through the life cycle of
 FAILED, ...), each transition appended to the command's history; reports that the life cycle
 does not allow (duplicates, late reports after a final state) are ignored. A command not
 acknowledged by its deadline is sent again, up to ``max_attempts``, then FAILED. Delivery is
-measured against telemetry while a command is active.
+measured against telemetry while a command is active, one-sided: only a shortfall in the
+direction the device was asked to move counts. Commands no longer wanted are released
+(:meth:`DispatchTracker.release`): cancelled natively where the adapter can (OpenADR), else
+superseded by a one-second command on the same control slot.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import structlog
 from sqlalchemy import Engine, insert, select, update
@@ -26,8 +30,8 @@ from derms.bus.base import Bus, Message, Subscription
 from derms.core.clock import Clock
 from derms.core.controls import ControlKind, control_to_dict
 from derms.core.der import Der
-from derms.core.dispatch import ALLOWED_TRANSITIONS, CommandState, DispatchPlan, Setpoint
-from derms.core.errors import DermsError, LimitViolation
+from derms.core.dispatch import ALLOWED_TRANSITIONS, CommandState, DispatchPlan, Reason, Setpoint
+from derms.core.errors import DermsError, LimitViolation, NotFound
 from derms.core.events import COMMAND_STATE
 from derms.orchestration.replay import Record
 from derms.orchestration.tables import command_events, commands, plans
@@ -35,10 +39,35 @@ from derms.orchestration.tables import command_events, commands, plans
 log = structlog.get_logger(__name__)
 
 
+RELEASE_S = 1.0
+"""Duration of a release command [s]: it supersedes the command it ends, then completes."""
+
+
+@runtime_checkable
+class Cancels(Protocol):
+    """An adapter that can withdraw a sent command natively (OpenADR event cancellation) and
+    reports it CANCELLED."""
+
+    async def cancel(self, command_id: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Outstanding:
     der: Der
     setpoint: Setpoint
+    plan_id: str
+
+
+@dataclass(slots=True)
+class Released:
+    """What :meth:`DispatchTracker.release` did with each command."""
+
+    cancelled: list[str] = field(default_factory=list)
+    """Withdrawn through the adapter's native cancel."""
+    superseded: dict[str, str] = field(default_factory=dict)
+    """Command id → the one-second release command sent to supersede it."""
+    finished: list[str] = field(default_factory=list)
+    """Already final, or not this tracker's: nothing to release."""
 
 
 class DispatchTracker:
@@ -130,7 +159,7 @@ class DispatchTracker:
                 if adapter is None:
                     raise LimitViolation(der.id, f"no adapter for protocol {der.protocol!r}")
                 sends.append((cid, adapter, self.bridge.translate(der, sp, cid)))
-                self._outstanding[cid] = _Outstanding(der, sp)
+                self._outstanding[cid] = _Outstanding(der, sp, plan.id)
                 state, detail = CommandState.SENT, "sent by the orchestrator"
             except DermsError as exc:
                 state, detail = CommandState.FAILED, str(exc)
@@ -168,6 +197,42 @@ class DispatchTracker:
             except DermsError as exc:
                 self.apply(cid, CommandState.FAILED, str(exc))
         return ids
+
+    async def release(self, cids: Sequence[str], detail: str) -> Released:
+        """End commands before their window closes, so their devices return to their defaults.
+
+        An adapter with a native cancel (:class:`Cancels`) withdraws the command and reports it
+        CANCELLED. Otherwise the same control is sent again for :data:`RELEASE_S` on the same
+        control slot, under the original command's plan: the adapter reports the original
+        SUPERSEDED (every adapter keeps one command per device control slot, as the console's
+        cancel relies on) and the device returns to its default when the release completes.
+        """
+        done = Released()
+        now = self.clock.now()
+        releases: dict[str, list[tuple[str, Setpoint]]] = {}
+        for cid in cids:
+            item = self._outstanding.get(cid)
+            if item is None:
+                done.finished.append(cid)
+                continue
+            adapter = self.adapters.get(item.der.protocol)
+            if isinstance(adapter, Cancels):
+                try:
+                    await adapter.cancel(cid)
+                except NotFound:
+                    done.finished.append(cid)
+                    continue
+                self.apply(cid, CommandState.CANCELLED, detail)
+                done.cancelled.append(cid)
+                continue
+            reason = Reason(item.setpoint.reason.objective_id, "released", f"release of {cid}: {detail}")
+            sp = replace(item.setpoint, start=now, end=now + timedelta(seconds=RELEASE_S), reason=reason)
+            releases.setdefault(item.plan_id, []).append((cid, sp))
+        for plan_id, items in releases.items():
+            plan = DispatchPlan(plan_id, now, tuple(sp for _, sp in items))
+            ids = await self.dispatch(plan, {sp.der_id: self._outstanding[cid].der for cid, sp in items})
+            done.superseded.update((cid, rid) for (cid, _), rid in zip(items, ids, strict=True))
+        return done
 
     async def _on_state(self, message: Message) -> None:
         data = message.data
@@ -242,11 +307,20 @@ class DispatchTracker:
         except DermsError as exc:
             self.apply(cid, CommandState.FAILED, str(exc))
 
-    def measure(self, measured_w: Mapping[str, float], *, tolerance_w: float = 100.0) -> list[str]:
+    def measure(
+        self,
+        measured_w: Mapping[str, float],
+        *,
+        tolerance_w: float = 100.0,
+        baseline_w: Mapping[str, float] | None = None,
+    ) -> list[str]:
         """Record delivered power of commands in force; returns the DERs that under-deliver.
 
-        A target is missed when the measurement is off by more than ``tolerance_w``; a cap
-        (generation, load or charging limit) when the device exceeds it by more than that.
+        A target is missed when the measurement falls short of it, in the direction the device
+        was asked to move from ``baseline_w`` (its pre-command power), by more than
+        ``tolerance_w``: going further than asked is not a failure. Without a baseline for the
+        DER a target is missed in either direction. A cap (generation, load or charging limit)
+        is missed when the device exceeds it by more than that.
         """
         now = self.clock.now()
         short = []
@@ -262,7 +336,8 @@ class DispatchTracker:
                 if der_id not in measured_w:
                     continue
                 got = float(measured_w[der_id])
-                miss = _miss(control, got)
+                base = None if baseline_w is None else baseline_w.get(der_id)
+                miss = _miss(control, got, base)
                 if miss is None:
                     continue
                 conn.execute(update(commands).where(commands.c.id == cid).values(delivered_w=got))
@@ -296,11 +371,16 @@ class DispatchTracker:
         return CommandState(value)
 
 
-def _miss(control: Mapping[str, object], p_w: float) -> float | None:
-    """How far a measured output ``p_w`` misses a control [W]; None for controls without a power."""
+def _miss(control: Mapping[str, object], p_w: float, baseline_w: float | None = None) -> float | None:
+    """How far a measured output ``p_w`` falls short of a control [W] (negative: beyond it);
+    None for controls without a power. A target asked above its baseline is missed from below,
+    one asked below it from above; with no baseline, in either direction."""
     kind = control.get("kind")
     if kind == ControlKind.ACTIVE_POWER_TARGET:
-        return abs(p_w - float(control["w"]))  # type: ignore[arg-type]
+        target = float(control["w"])  # type: ignore[arg-type]
+        if baseline_w is None or target == baseline_w:
+            return abs(p_w - target)
+        return target - p_w if target > baseline_w else p_w - target
     if kind == ControlKind.GENERATION_LIMIT:
         return p_w - float(control["w"])  # type: ignore[arg-type]
     if kind == ControlKind.LOAD_LIMIT:
