@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from derms.grid.model import NetworkModel
 from derms.grid.powerflow import PowerFlowResult
+from derms.grid.unbalanced import PHASES, PhaseResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +137,12 @@ def check(
     ``times`` labels the steps of a batch (default: the step number).
     """
     batch = result.vm_pu.ndim == 2
-    steps = result.vm_pu.shape[0] if batch else 1
-    label = np.asarray(list(times), dtype=object) if times is not None else np.arange(steps)
-    if len(label) != steps:
-        raise ValueError(f"{len(label)} time labels for {steps} steps")
+    label = _labels(times, result.vm_pu.shape[0] if batch else 1)
     lo, hi = limits.bus_bounds(model)
     up, down, th, rf = (np.atleast_2d(a) for a in margins(result, model, limits))
     vm = np.atleast_2d(result.vm_pu)
-    frames = []
-    for kind, margin, ids, value, limit in (
+    rf_limit = limits.min_substation_p_w if limits.min_substation_p_w is not None else np.nan
+    specs = [
         (ViolationKind.OVERVOLTAGE, up, result.bus_ids, vm, np.broadcast_to(hi, vm.shape)),
         (ViolationKind.UNDERVOLTAGE, down, result.bus_ids, vm, np.broadcast_to(lo, vm.shape)),
         (
@@ -158,36 +157,108 @@ def check(
             rf,
             result.substation_ids,
             np.atleast_2d(result.substation_p_w),
-            np.full(rf.shape, limits.min_substation_p_w if limits.min_substation_p_w is not None else np.nan),
+            np.full(rf.shape, rf_limit),
         ),
-    ):
+    ]
+    return _report(specs, label, np.atleast_1d(result.converged), model.name, None)
+
+
+PHASE_VIOLATION_COLUMNS = (*VIOLATION_COLUMNS, "phase")
+"""Columns of a per-phase violation report; ``phase`` is "A", "B" or "C" ("" for not_converged)."""
+
+
+def check_phases(
+    result: PhaseResult,
+    model: NetworkModel,
+    limits: Limits,
+    times: Sequence[datetime] | pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """Every violation in an unbalanced (per-phase) result, one row per element, phase and step
+    (see ``PHASE_VIOLATION_COLUMNS``).
+
+    Phase-to-neutral voltages against the ANSI C84.1 bands, each phase's loading against
+    ``max_loading_pct``, and each phase a substation delivers against a third of
+    ``min_substation_p_w`` (``0.0`` forbids export on any phase).
+    """
+    batch = result.vm_pu.ndim == 3
+    label = _labels(times, result.vm_pu.shape[0] if batch else 1)
+    lo, hi = (np.repeat(b, 3) for b in limits.bus_bounds(model))
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        """(steps, n, 3) or (n, 3) -> (steps, 3 n), element-major."""
+        a = a if batch else a[None]
+        return a.reshape(a.shape[0], -1)
+
+    def margin(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(x), np.inf, x)
+
+    vm, loading, sub = flat(result.vm_pu), flat(result.loading_pct), flat(result.substation_p_w)
+    sub_min = np.nan if limits.min_substation_p_w is None else limits.min_substation_p_w / 3
+    bus, branch, station = (
+        np.repeat(np.asarray(i, dtype=object), 3)
+        for i in (result.bus_ids, result.branch_ids, result.substation_ids)
+    )
+    specs = [
+        (ViolationKind.OVERVOLTAGE, margin(hi - vm), bus, vm, np.broadcast_to(hi, vm.shape)),
+        (ViolationKind.UNDERVOLTAGE, margin(vm - lo), bus, vm, np.broadcast_to(lo, vm.shape)),
+        (
+            ViolationKind.THERMAL,
+            margin(limits.max_loading_pct - loading),
+            branch,
+            loading,
+            np.full(loading.shape, limits.max_loading_pct),
+        ),
+        (ViolationKind.REVERSE_FLOW, margin(sub - sub_min), station, sub, np.full(sub.shape, sub_min)),
+    ]
+    return _report(specs, label, np.atleast_1d(result.converged), model.name, np.asarray(list(PHASES)))
+
+
+def _labels(times: Sequence[datetime] | pd.DatetimeIndex | None, steps: int) -> np.ndarray:
+    label = np.asarray(list(times), dtype=object) if times is not None else np.arange(steps)
+    if len(label) != steps:
+        raise ValueError(f"{len(label)} time labels for {steps} steps")
+    return label
+
+
+def _report(
+    specs: list[tuple[ViolationKind, np.ndarray, Any, np.ndarray, np.ndarray]],
+    label: np.ndarray,
+    converged: np.ndarray,
+    name: str,
+    phases: np.ndarray | None,
+) -> pd.DataFrame:
+    """Rows where a margin (steps, k) is negative; with ``phases``, column j is phase j % 3."""
+    columns = VIOLATION_COLUMNS if phases is None else PHASE_VIOLATION_COLUMNS
+    frames = []
+    for kind, margin, ids, value, limit in specs:
         t, e = np.nonzero(margin < 0)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "time": label[t],
-                    "kind": kind.value,
-                    "element": np.asarray(ids, dtype=object)[e],
-                    "value": value[t, e],
-                    "limit": limit[t, e],
-                    "magnitude": -margin[t, e],
-                }
-            )
-        )
-    bad = np.flatnonzero(~np.atleast_1d(result.converged))
+        rows = {
+            "time": label[t],
+            "kind": kind.value,
+            "element": np.asarray(ids, dtype=object)[e],
+            "value": value[t, e],
+            "limit": limit[t, e],
+            "magnitude": -margin[t, e],
+        }
+        if phases is not None:
+            rows["phase"] = phases[e % 3]
+        frames.append(pd.DataFrame(rows))
+    bad = np.flatnonzero(~converged)
     frames.append(
         pd.DataFrame(
             {
                 "time": label[bad],
                 "kind": ViolationKind.NOT_CONVERGED.value,
-                "element": model.name,
+                "element": name,
                 "value": np.nan,
                 "limit": np.nan,
                 "magnitude": np.nan,
             }
+            | ({} if phases is None else {"phase": ""})
         )
     )
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS})
-    return pd.concat(frames, ignore_index=True).sort_values(["time", "kind", "element"], ignore_index=True)
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    order = ["time", "kind", "element"] + ([] if phases is None else ["phase"])
+    return pd.concat(frames, ignore_index=True).sort_values(order, ignore_index=True)
