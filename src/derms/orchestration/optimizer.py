@@ -86,6 +86,8 @@ class _Builder:
         self.row_hi: list[np.ndarray] = []
         self.row_label: list[str] = []
         self.n_row = 0
+        self.state_cols: list[np.ndarray] = []
+        self.state_rows: list[np.ndarray] = []
 
     def cols(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         k = len(cost)
@@ -133,8 +135,28 @@ def _highs() -> highspy.Highs:
     return h
 
 
+def _state_basis(b: _Builder, cost: np.ndarray, upper: np.ndarray) -> highspy.HighsBasis:
+    """Starting basis for the horizon LP: each energy state column basic in its dynamics row
+    (the state is then the trajectory of the deviations; the basis block is bidiagonal), the
+    other rows' slacks basic, every other column at the bound its own cost prefers.
+
+    HiGHS's default slack basis makes the dual simplex pivot every state column in one by one
+    (10k DERs x 96 steps: 117k iterations, 46k from this basis, same optimum)."""
+    st = highspy.HighsBasisStatus
+    col = np.where((cost < 0) & np.isfinite(upper), 2, 1)
+    col[np.concatenate(b.state_cols)] = 0
+    row = np.zeros(b.n_row, np.int64)
+    row[np.concatenate(b.state_rows)] = 1
+    codes = (st.kBasic, st.kLower, st.kUpper)
+    basis = highspy.HighsBasis()
+    basis.col_status = [codes[c] for c in col.tolist()]
+    basis.row_status = [codes[r] for r in row.tolist()]
+    basis.valid = True
+    return basis
+
+
 def _solve_highs(
-    b: _Builder, a: sp.csc_matrix, solver: str, time_limit: float, *, presolve: bool
+    b: _Builder, a: sp.csc_matrix, solver: str, time_limit: float
 ) -> tuple[str, np.ndarray, np.ndarray, float]:
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = b.n_col, b.n_row
@@ -149,12 +171,16 @@ def _solve_highs(
     lp.a_matrix_.value_ = a.data
     h = _highs()
     h.setOptionValue("solver", solver)
-    # A single-interval model has few rows and boxed columns: presolve costs more than it saves.
-    h.setOptionValue("presolve", "on" if presolve or solver != "simplex" else "off")
+    # Simplex runs without presolve: a single-interval model has few rows and boxed columns
+    # (presolve costs more than it saves), a horizon starts from the state basis (presolve would
+    # discard it).
+    h.setOptionValue("presolve", "off" if solver == "simplex" else "on")
     # HiGHS's clock runs across the runs of one instance: the limit is relative to its run time.
     h.setOptionValue("time_limit", h.getRunTime() + float(time_limit))
     h.setOptionValue("threads", 1)
     h.passModel(lp)
+    if b.state_cols and solver == "simplex":
+        h.setBasis(_state_basis(b, np.asarray(lp.col_cost_), np.asarray(lp.col_upper_)))
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -283,7 +309,7 @@ def solve(
     t1 = time.perf_counter()
     a = b.matrix()
     a.sum_duplicates()
-    status, x, duals, obj = _solve_highs(b, a, chosen, time_limit_s, presolve=steps > 1)
+    status, x, duals, obj = _solve_highs(b, a, chosen, time_limit_s)
     solve_s = time.perf_counter() - t1
     if status != "Optimal":
         sol = merit_order(problem, reason=f"solver {chosen}: {status}")
@@ -407,6 +433,8 @@ def _energy_rows(
     for t in range(steps):
         rhs = eg.w[:, t] + (eg.alpha * eg.e0 if t == 0 else 0.0)
         rows = b.rows(rhs, rhs, ["energy"] * m)
+        b.state_cols.append(e_cols[t])
+        b.state_rows.append(rows)
         b.entries(rows, e_cols[t], np.ones(m))
         if t > 0:
             b.entries(rows, e_cols[t - 1], -eg.alpha)
