@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from power_grid_model import CalculationMethod
 
 from derms.core.errors import ValidationFailed
 from derms.grid.limits import PHASE_VIOLATION_COLUMNS, Limits, check, check_phases
@@ -78,6 +79,10 @@ def test_batch_time_series_equals_one_by_one(lv: NetworkModel) -> None:
         one = eng.run(pv[k], q[k], load_scale=load_scale[k])
         for f in ("vm_pu", "loading_pct", "i_from_a", "p_from_w", "substation_p_w", "losses_w"):
             np.testing.assert_allclose(getattr(batch, f)[k], getattr(one, f), rtol=1e-9, atol=1e-9, err_msg=f)
+    # the iterative-current method reaches the same fixed point
+    ic = eng.run_batch(pv, q, load_scale=load_scale, method=CalculationMethod.iterative_current)
+    np.testing.assert_allclose(ic.vm_pu, batch.vm_pu, atol=1e-6)
+    np.testing.assert_allclose(ic.loading_pct, batch.loading_pct, atol=1e-3)
     # a (steps,) profile scales every load alike; load scaling moves the substation's draw
     prof = eng.run_batch(load_scale=np.array([0.5, 1.0]))
     assert (prof.substation_p_w[0] < prof.substation_p_w[1]).all()

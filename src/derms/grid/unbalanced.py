@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from power_grid_model import ComponentType, LoadGenType, PowerGridModel, initialize_array
+from power_grid_model import CalculationMethod, ComponentType, LoadGenType, PowerGridModel, initialize_array
 from power_grid_model.errors import PowerGridError
 
 from derms.core.errors import ValidationFailed
@@ -235,10 +235,13 @@ class PgmAsymEngine:
         *,
         load_scale: np.ndarray | float | None = None,
         steps: int | None = None,
+        method: CalculationMethod = CalculationMethod.newton_raphson,
     ) -> PhaseResult:
         """Time steps or scenarios in one batch: injections (steps, n_bus, 3); ``load_scale``
         a scalar, a (steps,) profile or a (steps, n_load) matrix over ``model.loads``.  Steps
-        that do not converge come back with ``converged`` False and NaN values."""
+        that do not converge come back with ``converged`` False and NaN values.
+        ``method=CalculationMethod.iterative_current`` factorises the admittance matrix once
+        per batch: about twice as fast on long series of one topology, same fixed point."""
         if self._version != self.model.topology_version:
             self._build()
         n = len(self.node_id)
@@ -255,7 +258,9 @@ class PgmAsymEngine:
         parts = []
         for a in range(0, steps, self.chunk_steps):
             b = min(a + self.chunk_steps, steps)
-            parts.append(self._solve(arrays[0][a:b], arrays[1][a:b], None if scale is None else scale[a:b]))
+            parts.append(
+                self._solve(arrays[0][a:b], arrays[1][a:b], None if scale is None else scale[a:b], method)
+            )
         return PhaseResult(
             self.model.bus_ids,
             self.branch_ids,
@@ -289,7 +294,9 @@ class PgmAsymEngine:
                 }
         return upd
 
-    def _solve(self, p: np.ndarray, q: np.ndarray, scale: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _solve(
+        self, p: np.ndarray, q: np.ndarray, scale: np.ndarray | None, method: CalculationMethod
+    ) -> dict[str, np.ndarray]:
         steps = p.shape[0]
         branch_out = ["i_from", "i_to", "p_from", "p_to"]
         outputs = {
@@ -305,6 +312,7 @@ class PgmAsymEngine:
                 symmetric=False,
                 update_data=self._update(p, q, scale),
                 output_component_types=outputs,
+                calculation_method=method,
                 continue_on_batch_error=True,
             )
         except PowerGridError as e:
