@@ -137,3 +137,16 @@ def test_batch_of_phase_scenarios_and_bad_phases(lv: NetworkModel, eng: PgmAsymE
         phase_injections(m, [bus], ["AD"], [1e3])
     with pytest.raises(ValidationFailed):
         eng.run_batch(np.zeros((2, 3, 3)))
+
+
+def test_a_step_that_does_not_converge_is_flagged_and_reported(lv: NetworkModel, eng: PgmAsymEngine) -> None:
+    m = lv
+    # 300 kW on one phase at the end of the LV feeder: no power flow solution
+    p = np.stack([np.zeros((len(m.bus_ids), 3)), phase_injections(m, [m.buses.index[-1]], ["B"], [300e3])])
+    res = eng.run_batch(p)
+    assert res.converged.tolist() == [True, False]
+    assert np.isfinite(res.loading_pct[0]).all() and np.isnan(res.loading_pct[1]).all()
+    assert np.isnan(res.losses_w[1]) and np.isnan(res.substation_p_w[1]).all()
+    report = check_phases(res, m, Limits.ansi("B", max_loading_pct=100.0), ["peak", "failed"])
+    failed = report[report["time"] == "failed"]
+    assert failed[["kind", "element", "phase"]].values.tolist() == [["not_converged", m.name, ""]]
