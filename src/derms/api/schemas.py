@@ -57,6 +57,7 @@ class CapabilitiesIn(Strict):
     wh_max: float = Field(default=0, ge=0, le=1e12)
     ramp_w_per_s: float | None = Field(default=None, gt=0)
     round_trip_efficiency: float = Field(default=1.0, gt=0, le=1)
+    sheddable_fraction: float = Field(default=1.0, ge=0, le=1)
     v_nom: float = Field(default=230.0, gt=0)
     phases: int = Field(default=1, ge=1, le=3)
     controls: list[ControlKind] = Field(default_factory=list)

@@ -62,6 +62,9 @@ class Capabilities:
     """Maximum rate of change of active power [W/s]."""
     round_trip_efficiency: float = 1.0
     """Storage round-trip efficiency [-]."""
+    sheddable_fraction: float = 1.0
+    """Share of its present consumption a flexible load can shed (e.g. a C&I site's process
+    load that may be curtailed) [-]; 1 for loads that can shed all of it."""
     v_nom: float = 230.0
     """Nominal AC voltage [V]."""
     phases: int = 1
@@ -78,6 +81,8 @@ class Capabilities:
             problems.append("ramp_w_per_s must be > 0 when given")
         if not 0 < self.round_trip_efficiency <= 1:
             problems.append("round_trip_efficiency must be in (0, 1]")
+        if not 0 <= self.sheddable_fraction <= 1:
+            problems.append("sheddable_fraction must be in [0, 1]")
         if self.phases not in (1, 2, 3):
             problems.append("phases must be 1, 2 or 3")
         if problems:

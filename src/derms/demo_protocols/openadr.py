@@ -48,8 +48,12 @@ class OpenAdrVens(DeviceGroup):
     async def prepare(self, placements: Sequence[Placement]) -> list[Der]:
         self.secrets[BUSINESS_LOGIC] = secrets.token_urlsafe(16)
         for place in placements:
-            load = SimulatedCiLoad(w_peak=150_000.0 + 25_000.0 * (place.seed % 4), seed=place.seed)
-            caps = Capabilities(w_max_consume=load.w_peak, phases=3)
+            caps = Capabilities(
+                w_max_consume=150_000.0 + 25_000.0 * (place.seed % 4), sheddable_fraction=0.3, phases=3
+            )
+            load = SimulatedCiLoad(
+                w_peak=caps.w_max_consume, flexible_fraction=caps.sheddable_fraction, seed=place.seed
+            )
             name = self.ven_name(place)
             version = "2.0b" if place.index % 2 == 0 else "3.0.1"
             if version == "3.0.1":

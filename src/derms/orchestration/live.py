@@ -5,7 +5,8 @@ charge, PV (curtailment) and C&I load. EV sessions (energy needed, departure) an
 state of thermostats and water heaters are not in the fleet state, so those devices are left
 out rather than modelled from guesses. Baselines are the latest measurements, except for
 DERs under a command, whose baseline is what they did before it (``baseline_w``), so a plan
-never counts its own response as the baseline.
+never counts its own response as the baseline. A load's deviation is bounded by what its
+registered capabilities declare (:func:`load_deviation_caps`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 from sqlalchemy import Engine, select
 
-from derms.core.der import DerKind
+from derms.core.controls import ControlKind
+from derms.core.der import Der, DerKind
 from derms.core.objectives import AreaLevel, Objective
 from derms.fleet.state import KIND_CODES, FleetState
 from derms.grid.model import NetworkModel
@@ -32,6 +34,7 @@ PLANNED_KINDS = (
 )
 _CODES = np.array([KIND_CODES[k] for k in PLANNED_KINDS], np.int8)
 _STORAGE = np.array([KIND_CODES[k] for k in PLANNED_KINDS if k.is_storage], np.int8)
+_LOADS = np.array([KIND_CODES[k] for k in PLANNED_KINDS if k.is_load], np.int8)
 _STATE = ("kind", "feeder", "q_var", "w_max", "w_max_consume", "wh_max", "var_max_inject", "var_max_absorb")
 
 
@@ -81,6 +84,25 @@ def fleet_input(state: FleetState, rows: np.ndarray, bus: np.ndarray, base: np.n
         available=state.available[rows],
         ramp_w_per_s=state.ramp_w_per_s[rows],
     )
+
+
+def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarray:
+    """Largest deviation (up, down) of each row from its baseline [W], shape ``(2, n)``.
+
+    A load sheds at most its declared ``Capabilities.sheddable_fraction`` of its baseline
+    consumption, and draws no more than its baseline unless it declares ``LOAD_UP``; other
+    kinds are not limited here (their ratings bound them in the flexibility model).
+    """
+    caps = np.full((2, fleet.n), np.inf)
+    for i in np.flatnonzero(np.isin(fleet.kind, _LOADS)):
+        der = ders.get(fleet.der_ids[i])
+        if der is None:
+            continue
+        consumption = max(-float(fleet.p_w[i]), 0.0)
+        caps[0, i] = der.capabilities.sheddable_fraction * consumption
+        if not der.capabilities.supports(ControlKind.LOAD_UP):
+            caps[1, i] = 0.0
+    return caps
 
 
 def areas(state: FleetState, model: NetworkModel) -> Areas:

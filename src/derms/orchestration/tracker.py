@@ -313,12 +313,15 @@ class DispatchTracker:
         *,
         tolerance_w: float = 100.0,
         baseline_w: Mapping[str, float] | None = None,
+        tolerance_share: float = 0.0,
     ) -> list[str]:
         """Record delivered power of commands in force; returns the DERs that under-deliver.
 
         A target is missed when the measurement falls short of it, in the direction the device
         was asked to move from ``baseline_w`` (its pre-command power), by more than
-        ``tolerance_w``: going further than asked is not a failure. Without a baseline for the
+        ``tolerance_w`` or ``tolerance_share`` of the baseline's magnitude, whichever is larger
+        (a large load's own demand drifts by per cents): going further than asked is not a
+        failure. Without a baseline for the
         DER a target is missed in either direction. A cap (generation, load or charging limit)
         is missed when the device exceeds it by more than that.
         """
@@ -341,7 +344,7 @@ class DispatchTracker:
                 if miss is None:
                     continue
                 conn.execute(update(commands).where(commands.c.id == cid).values(delivered_w=got))
-                if miss > tolerance_w:
+                if miss > max(tolerance_w, tolerance_share * abs(base or 0.0)):
                     short.append(der_id)
         return short
 

@@ -87,7 +87,7 @@ def build_model(
             return CiLoads(
                 w_peak=0.85 * _caps(ders, "w_max_consume"),
                 night_fraction=u(0.3, 0.5, n),
-                flexible_fraction=u(0.1, 0.3, n),
+                flexible_fraction=_caps(ders, "sheddable_fraction"),
                 open_hour=u(6.5, 8.5, n),
                 close_hour=u(17.0, 20.0, n),
                 noise=np.zeros(n),

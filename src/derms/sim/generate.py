@@ -2,7 +2,8 @@
 
 The mix is residential-heavy: each home has some of rooftop PV, a battery (mostly with PV),
 an EV charger, a smart thermostat and a water heater; a few per cent of sites are C&I
-with a flexible load and often PV; one utility-scale PV plant and one utility-scale
+with a flexible load (declaring a sheddable share of 10 to 30 % of its demand) and often
+PV; one utility-scale PV plant and one utility-scale
 battery join when the fleet is large enough. Ratings follow common products (5 kW /
 13.5 kWh home battery, 7.2 kW single-phase and 11 kW three-phase chargers, 4.5 kW tank
 elements). Inverters declare reactive capability of 44 % of their VA rating
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -138,6 +140,8 @@ def generate_fleet(
     if feeder_ids is not None and len(feeder_ids) != len(buses):
         raise ValueError(f"feeder_ids has {len(feeder_ids)} entries for {len(buses)} buses")
     rng = np.random.default_rng(seed)
+    # Sheddable shares from their own stream: the other draws of a seeded fleet stay as they were.
+    shed_rng = np.random.default_rng([seed, 1])
     ders: list[Der] = []
     sites: list[Site] = []
     customers: list[Customer] = []
@@ -162,12 +166,15 @@ def generate_fleet(
     def add_der(site: Site, kind: DerKind) -> None:
         number = len(ders)
         der_id = f"{prefix}-der-{number:06d}"
+        caps = _capabilities(kind, rng)
+        if kind is DerKind.CI_LOAD:
+            caps = replace(caps, sheddable_fraction=round(float(shed_rng.uniform(0.1, 0.3)), 2))
         ders.append(
             Der(
                 id=der_id,
                 site_id=site.id,
                 kind=kind,
-                capabilities=_capabilities(kind, rng),
+                capabilities=caps,
                 protocol=protocol,
                 address=der_id,
                 tenant_id=site.tenant_id,
