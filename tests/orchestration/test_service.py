@@ -227,7 +227,7 @@ async def test_objective_for_an_area_without_ders_does_not_block_the_others(rig:
 
 async def test_cancelled_objective_releases_its_devices(rig: Rig) -> None:
     """Cancelling an objective mid-interval ends its commands at once (superseded by a
-    one-second release on the simulated adapter, which has no native cancel), the devices go
+    short release command on the simulated adapter, which has no native cancel), the devices go
     back to what they did before, and the audit log says so."""
     service = rig.service
     await service.submit(capacity(40e3), actor="test")
@@ -255,7 +255,9 @@ async def test_cancelled_objective_releases_its_devices(rig: Rig) -> None:
     assert superseded == originals
     releases = [r for r in rows if r.binding == "released"]
     assert {r.der_id for r in releases} == originals
-    await rig.settle(30.0)  # the releases complete; the devices follow their own control again
+    await rig.settle(
+        service.options.release_s + 1.0
+    )  # the releases complete; the devices follow their own control again
     assert service.tracker.states([r.id for r in releases]) == {
         r.id: CommandState.COMPLETED for r in releases
     }

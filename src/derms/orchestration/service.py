@@ -12,7 +12,7 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
 * Commands no longer wanted are released at once: those of DERs a new plan leaves out (an
   objective cancelled, a device no longer needed), and all of them when no objective is active
   (:meth:`~derms.orchestration.tracker.DispatchTracker.release`: native cancel, else superseded
-  by a one-second command), each release audited as ``orchestration.release``.
+  by a short command, ``release_s``), each release audited as ``orchestration.release``.
 * Between plans, on the runtime clock every ``tick_s``: unacknowledged commands are retried or
   failed (``check_timeouts``); DERs under a command that go offline (``der.status.*`` or marked
   stale by the fleet tracker) trigger a re-plan of their feeders from backups; delivery is
@@ -102,6 +102,10 @@ class ServiceOptions:
     overlap_s: float = 300.0
     """A command runs to the next interval boundary plus this, so the next plan takes over
     from it without a gap."""
+    release_s: float = 60.0
+    """A command released without a native cancel is superseded by the same control for this
+    long; it must reach the device before it ends (at the demo's 480x speed one second of clock
+    time passed before the simulated adapter saw the release, which it then refused as ended)."""
     measure_after_s: float = 120.0
     """Measure delivery only for commands sent at least this long ago (the device has responded)."""
     tolerance_w: float = 250.0
@@ -130,7 +134,14 @@ class OrchestrationService:
         self.engine, self.bus, self.clock, self.state, self.network = engine, bus, clock, fleet, network
         self.options = o = options or ServiceOptions()
         self.tracker = DispatchTracker(
-            engine, bus, bridge, adapters, clock, ack_timeout_s=o.ack_timeout_s, max_attempts=o.max_attempts
+            engine,
+            bus,
+            bridge,
+            adapters,
+            clock,
+            ack_timeout_s=o.ack_timeout_s,
+            max_attempts=o.max_attempts,
+            release_s=o.release_s,
         )
         self.objectives: dict[str, Objective] = {}
         self.orchestrator: Orchestrator | None = None

@@ -10,7 +10,7 @@ acknowledged by its deadline is sent again, up to ``max_attempts``, then FAILED.
 measured against telemetry while a command is active, one-sided: only a shortfall in the
 direction the device was asked to move counts. Commands no longer wanted are released
 (:meth:`DispatchTracker.release`): cancelled natively where the adapter can (OpenADR), else
-superseded by a one-second command on the same control slot.
+superseded by a short command (``release_s``) on the same control slot.
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ from derms.orchestration.tables import command_events, commands, plans
 log = structlog.get_logger(__name__)
 
 
-RELEASE_S = 1.0
-"""Duration of a release command [s]: it supersedes the command it ends, then completes."""
-
-
 @runtime_checkable
 class Cancels(Protocol):
     """An adapter that can withdraw a sent command natively (OpenADR event cancellation) and
@@ -65,7 +61,7 @@ class Released:
     cancelled: list[str] = field(default_factory=list)
     """Withdrawn through the adapter's native cancel."""
     superseded: dict[str, str] = field(default_factory=dict)
-    """Command id → the one-second release command sent to supersede it."""
+    """Command id → the release command sent to supersede it."""
     finished: list[str] = field(default_factory=list)
     """Already final, or not this tracker's: nothing to release."""
 
@@ -83,12 +79,16 @@ class DispatchTracker:
         *,
         ack_timeout_s: float = 30.0,
         max_attempts: int = 3,
+        release_s: float = 1.0,
     ) -> None:
-        if ack_timeout_s <= 0 or max_attempts < 1:
-            raise ValueError("need ack_timeout_s > 0 and max_attempts >= 1")
+        if ack_timeout_s <= 0 or max_attempts < 1 or release_s <= 0:
+            raise ValueError("need ack_timeout_s > 0, max_attempts >= 1 and release_s > 0")
         self.engine, self.bus, self.bridge, self.adapters, self.clock = engine, bus, bridge, adapters, clock
         self.ack_timeout = timedelta(seconds=ack_timeout_s)
         self.max_attempts = max_attempts
+        self.release_for = timedelta(seconds=release_s)
+        """How long a release command holds the control it supersedes (it must reach the device
+        before it ends)."""
         self._outstanding: dict[str, _Outstanding] = {}
         self._subscription: Subscription | None = None
 
@@ -202,7 +202,7 @@ class DispatchTracker:
         """End commands before their window closes, so their devices return to their defaults.
 
         An adapter with a native cancel (:class:`Cancels`) withdraws the command and reports it
-        CANCELLED. Otherwise the same control is sent again for :data:`RELEASE_S` on the same
+        CANCELLED. Otherwise the same control is sent again for ``release_s`` on the same
         control slot, under the original command's plan: the adapter reports the original
         SUPERSEDED (every adapter keeps one command per device control slot, as the console's
         cancel relies on) and the device returns to its default when the release completes.
@@ -226,7 +226,7 @@ class DispatchTracker:
                 done.cancelled.append(cid)
                 continue
             reason = Reason(item.setpoint.reason.objective_id, "released", f"release of {cid}: {detail}")
-            sp = replace(item.setpoint, start=now, end=now + timedelta(seconds=RELEASE_S), reason=reason)
+            sp = replace(item.setpoint, start=now, end=now + self.release_for, reason=reason)
             releases.setdefault(item.plan_id, []).append((cid, sp))
         for plan_id, items in releases.items():
             plan = DispatchPlan(plan_id, now, tuple(sp for _, sp in items))
