@@ -184,6 +184,31 @@ def fixed_shares(problem: Problem, group: np.ndarray, first: np.ndarray) -> Grou
     return out
 
 
+def reachable_bands(
+    lo: np.ndarray, hi: np.ndarray, alpha: np.ndarray, out_w: np.ndarray, in_w: np.ndarray, dt_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy bands (deviation from the baseline energy, groups x steps) clipped to what each
+    group can reach from deviation 0 under ``G_t = alpha G_{t-1} + dt (in_t - out_t)`` (``out_w``: what the group can give up
+    per hour, its upward deviation; ``in_w``: what it can take in).
+
+    A band no trajectory can enter (a device already outside its band, an EV whose need by
+    departure exceeds what its charger can add) becomes the reachable point nearest to it, so
+    the plan asks that device for what it can do instead of making the whole LP infeasible.
+    Every step's band is then reachable from the previous one, so a trajectory through all of
+    them exists.
+    """
+    out_lo, out_hi = np.empty_like(lo), np.empty_like(hi)
+    r_lo = np.zeros(len(lo))
+    r_hi = np.zeros(len(lo))
+    for t in range(lo.shape[1]):
+        r_lo = alpha * r_lo - dt_h * out_w[:, t]
+        r_hi = alpha * r_hi + dt_h * in_w[:, t]
+        out_lo[:, t] = np.clip(lo[:, t], r_lo, r_hi)
+        out_hi[:, t] = np.maximum(np.clip(hi[:, t], r_lo, r_hi), out_lo[:, t])
+        r_lo, r_hi = out_lo[:, t], out_hi[:, t]
+    return out_lo, out_hi
+
+
 def _share(problem: Problem, group: np.ndarray, g: int) -> np.ndarray:
     f = problem.flex
     size = (np.maximum(f.up, 0.0) + np.maximum(f.down, 0.0)).max(axis=1)
@@ -230,11 +255,20 @@ def _shares(problem: Problem, group: np.ndarray, first: np.ndarray, e_base: np.n
             return None
         budget = _group_reduce(np.minimum, group, _per_share(f.throughput_wh, s))
         zeros = np.zeros((len(eg), f.steps))
+        alpha, k_up, k_down = f.alpha[first][eg], f.k_up[first][eg], f.k_down[first][eg]
+        e_lo, e_hi = reachable_bands(
+            g_lo[eg],
+            np.maximum(g_hi[eg], g_lo[eg]),
+            alpha,
+            k_up[:, None] * up[eg],
+            k_down[:, None] * down[eg],
+            f.dt_s / 3600.0,
+        )
         energy = EnergyGroups(
             rows=eg,
             e0=np.zeros(len(eg)),
-            e_lo=g_lo[eg],
-            e_hi=np.maximum(g_hi[eg], g_lo[eg]),
+            e_lo=e_lo,
+            e_hi=e_hi,
             w=zeros,
             alpha=f.alpha[first][eg],
             k_up=f.k_up[first][eg],

@@ -44,6 +44,7 @@ from derms.orchestration.aggregate import (
 from derms.orchestration.flexibility import Binding
 from derms.orchestration.greedy import merit_order
 from derms.orchestration.grid import screen, split_signs
+from derms.orchestration.highs import new_highs
 from derms.orchestration.problem import Problem, Sense
 from derms.orchestration.solution import Explanation, Solution, shortfalls
 
@@ -124,13 +125,16 @@ class _Builder:
 
 _LOCAL = threading.local()
 
+EXACT_HORIZON_MAX = 20_000
+"""Device-steps up to which ``aggregate="auto"`` solves a horizon per DER (exact): e.g. 800 DERs
+over 8 steps, or 200 DERs over 96."""
+
 
 def _highs() -> highspy.Highs:
     """One HiGHS instance per thread, reused: creating one costs tens of milliseconds."""
     h = getattr(_LOCAL, "highs", None)
     if h is None:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         _LOCAL.highs = h
     return h
 
@@ -205,7 +209,8 @@ def solve(
     exact share-weighted grid rows. ``solver`` is a HiGHS solver name
     (``"simplex"``, ``"ipm"``) or ``"auto"``. ``aggregate`` (see :mod:`aggregate`):
 
-    * ``"auto"``: ``"exact"`` for a single interval, ``"shares"`` for a horizon;
+    * ``"auto"``: ``"exact"`` for a single interval and for a horizon of at most
+      :data:`EXACT_HORIZON_MAX` device-steps (where the per-DER LP is cheap), ``"shares"`` above;
     * ``"exact"``: interchangeable groups for a single interval (the LP is exact); over a horizon
       every device is its own group (the per-DER model: exact, slow);
     * ``"shares"``: fixed-share groups over a horizon (deliverable plans, an inner
@@ -222,7 +227,9 @@ def solve(
     dt_h = f.dt_s / 3600.0
     grid = problem.grid
     by_bus = group_by == "bus" or (group_by == "auto" and problem.steps == 1)
-    per_device = steps > 1 and aggregate == "exact"
+    per_device = steps > 1 and (
+        aggregate == "exact" or (aggregate == "auto" and n * steps <= EXACT_HORIZON_MAX)
+    )
     dev_up = np.maximum(f.up, 0.0)
     dev_down = np.maximum(f.down, 0.0)
     use_q = grid is not None and grid.sq is not None and by_bus and steps == 1
