@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 
 from derms.adapters.base import Adapter, AdapterContext
 from derms.adapters.windows import CommandWindows
 from derms.core.der import Der
 from derms.core.errors import NotFound
+from derms.core.tasks import cancel_and_wait
 
 
 class DeviceSession(abc.ABC):
@@ -81,9 +81,6 @@ class SessionAdapter[S: DeviceSession](Adapter):
 
     @staticmethod
     async def _halt(session: S) -> None:
-        if session.task is not None:
-            session.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await session.task
-            session.task = None
+        await cancel_and_wait(session.task)
+        session.task = None
         await session.close()

@@ -11,13 +11,13 @@ the reference simulated adapter).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from derms.adapters.base import AdapterContext, NativeCommand
 from derms.core.dispatch import CommandState
+from derms.core.tasks import cancel_and_wait
 
 type Deliver = Callable[[], Awaitable[bool]]
 """Sends the command and reports its states; True when the device took it."""
@@ -53,10 +53,7 @@ class CommandWindows:
             self._spawn(self._later(window, deliver))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._active.clear()
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import structlog
 
 from derms.bus.base import Bus, Handler, Message, Subscription, subject_matches, validate_subject
 from derms.core.clock import Clock, SystemClock
+from derms.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -34,9 +34,7 @@ class _MemorySubscription(Subscription):
 
     async def unsubscribe(self) -> None:
         self.bus._subscriptions.discard(self)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await cancel_and_wait(self.task)
 
 
 class MemoryBus(Bus):

@@ -11,7 +11,6 @@ lost against what was there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections import OrderedDict, deque
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from derms.bus import Message, Subscription
 from derms.core.errors import NotFound
 from derms.core.events import COMMAND_STATE, DER_STATUS, OBJECTIVE
+from derms.core.tasks import cancel_and_wait
 from derms.fleet import FeederRollup, rollup
 from derms.orchestration.tables import commands as orch_commands
 from derms.runtime import Runtime
@@ -200,10 +200,7 @@ class ConsoleMonitor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs = []

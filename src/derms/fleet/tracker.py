@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from derms.bus import Bus, Message, Subscription
 from derms.core.clock import Clock
 from derms.core.columns import TelemetryColumns, columns_from_batch, to_ms
 from derms.core.events import DER_STATUS, TELEMETRY
+from derms.core.tasks import cancel_and_wait
 from derms.fleet.state import FleetState
 from derms.store.telemetry import TelemetryStore
 
@@ -61,10 +61,7 @@ class FleetTracker:
     async def stop(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
-        if self._flusher:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await cancel_and_wait(self._flusher)
         await self.flush()
 
     async def _on_telemetry(self, message: Message) -> None:

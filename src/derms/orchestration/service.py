@@ -24,7 +24,6 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from derms.core.der import Der
 from derms.core.dispatch import CommandState, Setpoint
 from derms.core.events import DER_STATUS, OBJECTIVE, TOPOLOGY, decode_objective
 from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
+from derms.core.tasks import cancel_and_wait
 from derms.fleet.state import FleetState
 from derms.grid.model import NetworkModel
 from derms.orchestration import live, objective_store
@@ -186,10 +186,7 @@ class OrchestrationService:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs = []

@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from derms.core.tasks import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 ACK = bytes([0x06, 0x00])
@@ -211,11 +213,8 @@ class LinkEndpoint:
         self._task = asyncio.create_task(self._receive(), name=f"{self.name}-link")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()

@@ -11,7 +11,6 @@ answered with an application ACK; a customer override sets :attr:`Ucm.customer_o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from cta2045.enums import AdvancedLoadUpUnits, BasicDRCategory, IntermediateDRRe
 
 from derms.adapters.cta2045.link import LinkEndpoint, LinkError
 from derms.adapters.cta2045.messages import app_ack, basic, commodity_read_request
+from derms.core.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ class Ucm:
         self._task = asyncio.create_task(self._dispatch(), name=f"{link.name}-ucm")
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         await self.link.close()
 
     async def _dispatch(self) -> None:

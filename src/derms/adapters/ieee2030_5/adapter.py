@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +25,7 @@ from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
 from derms.core.errors import LimitViolation
+from derms.core.tasks import cancel_and_wait
 from derms.core.telemetry import Telemetry
 
 PROTOCOL = "ieee2030_5"
@@ -169,11 +169,8 @@ class Ieee2030_5Adapter(Adapter):
                 last = now
 
     async def stop(self) -> None:
-        if self._transitions is not None:
-            self._transitions.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._transitions
-            self._transitions = None
+        await cancel_and_wait(self._transitions)
+        self._transitions = None
         if self.notifier is not None:
             await self.notifier.close()
         if self._server is not None:

@@ -10,10 +10,10 @@ memory only: a process killed without a clean stop loses at most one interval of
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from derms.core.tasks import cancel_and_wait
 from derms.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,6 @@ class TelemetryBatcher:
 
     async def stop(self) -> None:
         """Stop the timer and publish what is still queued."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()

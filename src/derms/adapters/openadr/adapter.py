@@ -10,7 +10,6 @@ optOut), and the clock moves it to ACTIVE and COMPLETED. ``oadrUpdateReport`` da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from datetime import timedelta
 from typing import ClassVar
@@ -42,6 +41,7 @@ from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
 from derms.core.errors import NotFound
+from derms.core.tasks import cancel_and_wait
 
 PROTOCOL = "openadr"
 
@@ -143,11 +143,8 @@ class OpenAdrVtnAdapter(Adapter):
         self._ticker = asyncio.create_task(self._tick())
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        await cancel_and_wait(self._ticker)
+        self._ticker = None
         await self.pusher.stop()
         await self.server.stop()
         if self.server3 is not None and self.vtn3 is not None:

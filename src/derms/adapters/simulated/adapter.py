@@ -12,7 +12,6 @@ or SUPERSEDED when a later command takes the same control slot of the device.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -26,6 +25,7 @@ from derms.core.der import Der
 from derms.core.dispatch import CommandState
 from derms.core.errors import LimitViolation, NotFound, ValidationFailed
 from derms.core.site import Site
+from derms.core.tasks import cancel_and_wait
 from derms.sim.fleet import FleetSimulator
 from derms.sim.runner import ScenarioRunner
 from derms.sim.scenario import Scenario, resolve_scenario
@@ -122,10 +122,7 @@ class SimulatedAdapter(Adapter):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

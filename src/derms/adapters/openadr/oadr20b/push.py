@@ -14,7 +14,6 @@ needs a response and has had none for three poll periods is sent again (a sweep 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import structlog
 from derms.adapters.openadr.oadr20b.security import fingerprint
 from derms.adapters.openadr.oadr20b.server import PATH, TlsFiles
 from derms.adapters.openadr.oadr20b.vtn import Outgoing, VenRecord, Vtn
+from derms.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -100,11 +100,7 @@ class PushDelivery:
     async def stop(self) -> None:
         self.vtn.pusher = None
         tasks = list(self._tasks.values()) + ([self._sweeper] if self._sweeper is not None else [])
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         await self.http.aclose()
 
     def notify(self, ven: VenRecord) -> None:

@@ -24,7 +24,6 @@ Here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import httpx
 import structlog
 
 from derms.core.clock import Clock
+from derms.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -121,11 +121,7 @@ class WebhookDelivery:
 
     async def stop(self) -> None:
         workers = list(self._workers.values())
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*workers)
         abandoned = sum(len(q) for q in self._queues.values())
         if abandoned:
             self.stats.dropped += abandoned

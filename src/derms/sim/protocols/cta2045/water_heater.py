@@ -13,7 +13,6 @@ the energy the tank can hold and holds above the inlet temperature (Wh).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -36,6 +35,7 @@ from derms.adapters.cta2045.messages import (
     commodity_read_reply,
     state_query_response,
 )
+from derms.core.tasks import cancel_and_wait
 from derms.sim.physics.water_heater import CP_WATER, WaterHeaters
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,7 @@ class WaterHeaterSgd:
             self._server.close()
         for link in self.links:
             await link.close()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

@@ -17,7 +17,6 @@ outstanding until the master confirms it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 
@@ -42,6 +41,7 @@ from derms.adapters.dnp3.points import (
     PointMap,
     mesa_der_map,
 )
+from derms.core.tasks import cancel_and_wait
 from dnp3.datalink.builder import build_unconfirmed_user_data
 from dnp3.mesa.outstation import MesaOutstation, create_mesa_outstation
 from dnp3.outstation.tcp_runner import OutstationTcpRunner
@@ -103,9 +103,7 @@ class _ReportingRunner(OutstationTcpRunner):
         try:
             await super()._handle_connection(channel)  # type: ignore[arg-type]
         finally:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
+            await cancel_and_wait(reporter)
 
     async def _report(self, channel: object) -> None:
         config = self.outstation.config
@@ -176,10 +174,7 @@ class SimulatedPlant:
 
     async def stop(self) -> None:
         await self._runner.stop()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     async def _loop(self) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from pathlib import Path
 
 from derms.adapters.ieee2030_5.pki import TestPki
 from derms.core.clock import Clock
 from derms.core.der import Der
+from derms.core.tasks import cancel_and_wait
 from derms.sim.device import SimulatedDevice
 from derms.sim.protocols.ieee2030_5.client import Sep2Device, Sep2DeviceConfig
 
@@ -42,10 +42,6 @@ class Sep2Fleet:
         await asyncio.gather(*self._tasks)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         for device in self.devices.values():
             await device.close()
