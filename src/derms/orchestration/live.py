@@ -43,10 +43,10 @@ def der_bus_positions(engine: Engine, model: NetworkModel, n: int) -> np.ndarray
     with engine.connect() as conn:
         rows = conn.execute(select(ders.c.idx, sites.c.bus).join(sites, sites.c.id == ders.c.site_id)).all()
     pos = np.full(n, -1, np.int64)
-    index = model.bus_ids
-    for idx, bus in rows:
-        if bus is not None and idx < n:
-            pos[idx] = index.get_indexer([str(bus)])[0]
+    placed = [(idx, str(bus)) for idx, bus in rows if bus is not None and idx < n]
+    if placed:
+        idxs, buses = zip(*placed, strict=True)
+        pos[list(idxs)] = model.bus_ids.get_indexer(list(buses))
     return pos
 
 

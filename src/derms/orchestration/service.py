@@ -151,9 +151,9 @@ class OrchestrationService:
         self._in_force: dict[tuple[str, str], _Command] = {}
         self._offline: set[str] = set()
         self.held: set[str] = set()
+        """DERs held at what they deliver for the rest of the interval (not measured again)."""
         self.caps: dict[str, tuple[float, float]] = {}
         """Learned deviation caps (up, down) [W] of DERs that under-delivered, while objectives last."""
-        """DERs held at what they deliver for the rest of the interval (not measured again)."""
         self._slot: int | None = None
         self._changed = False
         self._replans_in_slot = 0
@@ -297,8 +297,9 @@ class OrchestrationService:
         what it delivered; later plans of these objectives ask no more of it."""
         assert self.orchestrator is not None and self.orchestrator.current is not None
         orch, current = self.orchestrator, self.orchestrator.current
+        row = {der_id: i for i, der_id in enumerate(orch.fleet.der_ids)}
         for der_id, got in measured_w.items():
-            i = orch.fleet.der_ids.index(der_id)
+            i = row[der_id]
             base = float(current.problem.flex.base[i, 0])
             asked = float(current.solution.p_w[i, 0]) - base
             up, down = self.caps.get(der_id, (np.inf, np.inf))
@@ -360,9 +361,9 @@ class OrchestrationService:
                 obj = replace(obj, area=Area(AreaLevel.GROUP, ids))
             planned.append(obj)
         caps = live.load_deviation_caps(fleet, self._ders)
+        row = {der_id: i for i, der_id in enumerate(fleet.der_ids)}
         for der_id, (up, down) in self.caps.items():
-            if der_id in fleet.der_ids:
-                i = fleet.der_ids.index(der_id)
+            if (i := row.get(der_id)) is not None:
                 caps[:, i] = np.minimum(caps[:, i], (up, down))
         orch = Orchestrator(
             fleet,
