@@ -89,19 +89,24 @@ class OpenAdrTranslator:
         return cls(settings.market_context, settings.dispatch_resolution_kw, oadr3=route)
 
     def translate(self, der: Der, setpoint: Setpoint, command_id: str) -> NativeCommand:
+        payload: object
         if self.oadr3 is not None and self.oadr3.speaks(der.address.partition("/")[0]):
-            event3, losses3 = event_for(
+            payload, losses = event_for(
                 der, setpoint, command_id, self.oadr3.program_id(), self.priority, self.resolution_kw
             )
-            return NativeCommand(
-                command_id=command_id,
-                der_id=der.id,
-                protocol=PROTOCOL,
-                payload=event3,
-                start=setpoint.start,
-                end=setpoint.end,
-                losses=tuple(losses3),
-            )
+        else:
+            payload, losses = self._event_20b(der, setpoint, command_id)
+        return NativeCommand(
+            command_id=command_id,
+            der_id=der.id,
+            protocol=PROTOCOL,
+            payload=payload,
+            start=setpoint.start,
+            end=setpoint.end,
+            losses=tuple(losses),
+        )
+
+    def _event_20b(self, der: Der, setpoint: Setpoint, command_id: str) -> tuple[Event, list[PrecisionLoss]]:
         control = setpoint.control
         losses: list[PrecisionLoss] = []
         item: ItemBase | None = None
@@ -130,15 +135,7 @@ class OpenAdrTranslator:
             target_for(der.address),
             self.priority,
         )
-        return NativeCommand(
-            command_id=command_id,
-            der_id=der.id,
-            protocol=PROTOCOL,
-            payload=event,
-            start=setpoint.start,
-            end=setpoint.end,
-            losses=tuple(losses),
-        )
+        return event, losses
 
 
 def build_event(
