@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import ssl
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from derms.adapters.ieee2030_5.records import SubscriptionRecord
 from derms.adapters.ieee2030_5.repository import Repository
 from derms.adapters.ieee2030_5.schema import NS, SEP_XML
 from derms.core.clock import Clock
+from derms.core.retry import exponential_delay
 
 log = structlog.get_logger(__name__)
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -126,8 +128,8 @@ class Notifier:
         status, body = await internal_get(self._app, lfdi, f"{sub.resource}{sep}l={max(sub.limit, 1)}")
         resource = body if status == 200 and sub.limit > 0 else None
         payload = notification(sub, resource, 4 if status == 404 else 0)  # 4: resource deleted
-        delay = self._retry.first_delay_s
-        for attempt in range(1, self._retry.attempts + 1):
+        retry = self._retry
+        for attempt in range(1, retry.attempts + 1):
             try:
                 response = await self._client.post(
                     sub.notification_uri, content=payload, headers={"Content-Type": SEP_XML}
@@ -139,9 +141,10 @@ class Notifier:
             except httpx.HTTPError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             log.info("notification failed", uri=sub.notification_uri, attempt=attempt, reason=reason)
-            if attempt < self._retry.attempts:
-                await self._clock.sleep(delay)
-                delay *= self._retry.factor
+            if attempt < retry.attempts:
+                await self._clock.sleep(
+                    exponential_delay(attempt, first=retry.first_delay_s, factor=retry.factor, cap=math.inf)
+                )
         log.warning("notification dropped", uri=sub.notification_uri, attempts=self._retry.attempts)
 
     async def drain(self) -> None:

@@ -23,6 +23,7 @@ import structlog
 from derms.adapters.openadr.oadr20b.security import fingerprint
 from derms.adapters.openadr.oadr20b.server import PATH, TlsFiles
 from derms.adapters.openadr.oadr20b.vtn import Outgoing, VenRecord, Vtn
+from derms.core.retry import exponential_delay
 from derms.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,7 @@ class Backoff:
     """Failures in a row before the delivery rests until the next change (or the VEN's poll)."""
 
     def delay(self, failures: int) -> float:
-        return min(self.cap, self.first * self.factor ** (failures - 1))
+        return exponential_delay(failures, first=self.first, factor=self.factor, cap=self.cap)
 
 
 def endpoint(transport_address: str, service: str) -> str:

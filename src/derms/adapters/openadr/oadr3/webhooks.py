@@ -34,6 +34,7 @@ import httpx
 import structlog
 
 from derms.core.clock import Clock
+from derms.core.retry import exponential_delay
 from derms.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -56,7 +57,7 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Wait after failed try ``attempt`` (1-based): half of the capped exponential delay
         fixed, half uniformly random."""
-        base = min(self.max_delay_s, self.first_delay_s * self.factor ** (attempt - 1))
+        base = exponential_delay(attempt, first=self.first_delay_s, factor=self.factor, cap=self.max_delay_s)
         return base / 2 + rng.uniform(0.0, base / 2)
 
 
