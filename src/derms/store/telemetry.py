@@ -38,6 +38,13 @@ _DERS_WITH_RAW = (
 """The distinct DERs of the raw table by one index seek each (a skip scan), so that retention
 reads only the expiring prefix of each DER's (DER, time) index range, not the whole table."""
 
+_BUCKET_STATS = (
+    "COUNT(*) AS n, AVG(p_w) AS p_avg, MIN(p_w) AS p_min, MAX(p_w) AS p_max, AVG(q_var) AS q_avg, "
+    "AVG(v_v) AS v_avg, MIN(v_v) AS v_min, MAX(v_v) AS v_max, AVG(soc) AS soc_avg"
+)
+"""What a bucket of raw samples reduces to, named as the ``telemetry_rollup`` columns: the one
+definition behind both :meth:`TelemetryStore.downsample` and the roll-ups retention stores."""
+
 
 class TelemetryStore:
     """Telemetry persistence on an engine (SQLite or PostgreSQL)."""
@@ -152,9 +159,7 @@ class TelemetryStore:
         raw = select(
             samples.c.der_idx,
             text("(ts_ms / :b) * :b AS bucket_ms"),
-            text("COUNT(*) AS n, AVG(p_w) AS p_avg, MIN(p_w) AS p_min, MAX(p_w) AS p_max"),
-            text("AVG(q_var) AS q_avg, AVG(v_v) AS v_avg, MIN(v_v) AS v_min, MAX(v_v) AS v_max"),
-            text("AVG(soc) AS soc_avg"),
+            text(_BUCKET_STATS),
         ).group_by(samples.c.der_idx, text("(ts_ms / :b)"))
         stored = (
             select(telemetry_rollup)
@@ -186,9 +191,8 @@ class TelemetryStore:
         expiring = f"der_idx IN ({_DERS_WITH_RAW}) AND ts_ms < :c"
         rollup = text(
             "INSERT INTO telemetry_rollup (der_idx, interval_s, bucket_ms, n, p_avg, p_min, p_max, q_avg, "
-            "v_avg, v_min, v_max, soc_avg) SELECT der_idx, :i, (ts_ms / :b) * :b, COUNT(*), AVG(p_w), "
-            "MIN(p_w), MAX(p_w), AVG(q_var), AVG(v_v), MIN(v_v), MAX(v_v), AVG(soc) FROM telemetry "
-            f"WHERE {expiring} GROUP BY der_idx, (ts_ms / :b) "
+            f"v_avg, v_min, v_max, soc_avg) SELECT der_idx, :i, (ts_ms / :b) * :b, {_BUCKET_STATS} "
+            f"FROM telemetry WHERE {expiring} GROUP BY der_idx, (ts_ms / :b) "
             "ON CONFLICT (der_idx, interval_s, bucket_ms) DO NOTHING"
         )
         with self.engine.begin() as conn:
