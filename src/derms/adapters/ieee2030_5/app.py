@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from pydantic_xml import BaseXmlModel
 
 from derms.adapters.ieee2030_5 import hrefs, mappers
-from derms.adapters.ieee2030_5.hot import HotPaths, HotRoute
+from derms.adapters.ieee2030_5.hot import HotPaths, HotRoute, error_response
 from derms.adapters.ieee2030_5.identity import lfdi_from_cert_der, sfdi_from_lfdi
 from derms.adapters.ieee2030_5.manager import Manager
 from derms.adapters.ieee2030_5.mirror_xml import parse_mirror_readings
@@ -54,6 +54,15 @@ RENDER_CACHE_SIZE = 20_000
 
 class Forbidden(Exception):
     """No acceptable client certificate."""
+
+
+ERROR_STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    ValidationFailed: 400,
+    XmlRejected: 400,
+    Forbidden: 403,
+}
+"""Plain-text status of a refused request, for FastAPI's handlers and the fast path alike."""
 
 
 def _xml(resource: BaseXmlModel, status: int = 200) -> Response:
@@ -108,18 +117,11 @@ def create_app(
     repo = manager.repo
     policy = manager.policy
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> Response:
-        return Response(str(exc), status_code=404, media_type="text/plain")
+    async def _refused(_: Request, exc: Exception) -> Response:
+        return error_response(exc, ERROR_STATUS)
 
-    @app.exception_handler(ValidationFailed)
-    @app.exception_handler(XmlRejected)
-    async def _bad(_: Request, exc: Exception) -> Response:
-        return Response(str(exc), status_code=400, media_type="text/plain")
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> Response:
-        return Response(str(exc), status_code=403, media_type="text/plain")
+    for kind in ERROR_STATUS:
+        app.add_exception_handler(kind, _refused)
 
     def connection_identity(asgi_scope: MutableMapping[str, Any]) -> CertificateScope | None:
         """Identity of an in-process caller or of the TLS connection's certificate, if either."""
@@ -449,6 +451,6 @@ def create_app(
             HotRoute("POST", re.compile(r"/mup/(?P<mup_id>[0-9]{1,18})"), mup_post, wants_request=True),
         ],
         identity=hot_identity,
-        errors={NotFound: 404, ValidationFailed: 400, XmlRejected: 400},
+        errors=ERROR_STATUS,
     )
     return app

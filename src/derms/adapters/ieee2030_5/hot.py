@@ -54,6 +54,12 @@ def _query(raw: bytes, accepted: dict[str, tuple[str, int]]) -> dict[str, int] |
     return out
 
 
+def error_response(exc: Exception, statuses: dict[type[Exception], int]) -> Response:
+    """The plain-text answer to a refused request: the status of the first listed kind ``exc`` is."""
+    status = next(code for kind, code in statuses.items() if isinstance(exc, kind))
+    return Response(str(exc), status_code=status, media_type="text/plain")
+
+
 class HotPaths:
     """ASGI middleware: serves :class:`HotRoute` requests directly, passes the rest to ``app``."""
 
@@ -102,6 +108,5 @@ class HotPaths:
         try:
             response = await route.endpoint(scope=device, **args)
         except self._caught as exc:
-            status = next(code for kind, code in self._errors.items() if isinstance(exc, kind))
-            response = Response(str(exc), status_code=status, media_type="text/plain")
+            response = error_response(exc, self._errors)
         await response(scope, receive, send)
