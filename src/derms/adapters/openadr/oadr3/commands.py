@@ -7,7 +7,7 @@ Created by the Alembic branch ``openadr`` (revision ``openadr_0003``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Column, Connection, Engine, String, Table, delete, insert, select, update
@@ -50,18 +50,7 @@ class CommandStore:
     def insert(conn: Connection, row: CommandRow) -> None:
         """Record a command (replacing an earlier record of the same id) within ``conn``'s transaction."""
         CommandStore.forget(conn, row.command_id)
-        conn.execute(
-            insert(commands).values(
-                command_id=row.command_id,
-                der_id=row.der_id,
-                protocol=row.protocol,
-                event_id=row.event_id,
-                ven_name=row.ven_name,
-                state=row.state.value,
-                start=row.start,
-                end=row.end,
-            )
-        )
+        conn.execute(insert(commands).values(**{**asdict(row), "state": row.state.value}))
 
     @staticmethod
     def forget(conn: Connection, command_id: str) -> None:
@@ -80,16 +69,4 @@ class CommandStore:
     def load(self) -> list[CommandRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(commands)).mappings().all()
-        return [
-            CommandRow(
-                r["command_id"],
-                r["der_id"],
-                r["protocol"],
-                r["event_id"],
-                r["ven_name"],
-                CommandState(r["state"]),
-                r["start"],
-                r["end"],
-            )
-            for r in rows
-        ]
+        return [CommandRow(**{**r, "state": CommandState(r["state"])}) for r in rows]
