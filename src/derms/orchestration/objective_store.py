@@ -12,32 +12,25 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from derms.core.events import decode_objective
+from derms.core.events import decode_objective, encode_objective
 from derms.core.objectives import Objective
 from derms.store.schema import objectives
 from derms.store.scope import TenantScope
+
+_PARAMS = ("v_min_pu", "v_max_pu", "prices")
+"""Payload fields kept together in the row's ``params`` column."""
 
 
 def save(conn: Connection, objective: Objective, *, at: datetime, actor: str) -> bool:
     """Store ``objective`` unless its id is known; returns whether it was new."""
     if conn.execute(select(objectives.c.id).where(objectives.c.id == objective.id)).first():
         return False
+    row = encode_objective(objective)
+    params = {key: row.pop(key) for key in _PARAMS}
     conn.execute(
         insert(objectives).values(
-            id=objective.id,
-            kind=str(objective.kind),
-            start=objective.start,
-            duration_s=objective.duration.total_seconds(),
-            area={"level": str(objective.area.level), "ids": list(objective.area.ids)},
-            priority=objective.priority,
-            target_w=objective.target_w,
-            params={
-                "v_min_pu": objective.v_min_pu,
-                "v_max_pu": objective.v_max_pu,
-                "prices": list(objective.prices),
-            },
-            source=objective.source[:200],
-            tenant_id=objective.tenant_id,
+            **{**row, "start": objective.start, "source": objective.source[:200]},
+            params=params,
             state="active",
             created_at=at,
             created_by=actor[:64],
@@ -57,7 +50,7 @@ def cancel(conn: Connection, objective_id: str) -> bool:
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
-    params = row.params or {}
+    """The row in the bus payload's form, plus its state and provenance."""
     return {
         "id": row.id,
         "kind": row.kind,
@@ -66,9 +59,7 @@ def _row_dict(row: Any) -> dict[str, Any]:
         "area": row.area,
         "priority": row.priority,
         "target_w": row.target_w,
-        "v_min_pu": params.get("v_min_pu", 0.95),
-        "v_max_pu": params.get("v_max_pu", 1.05),
-        "prices": params.get("prices", []),
+        **{key: row.params[key] for key in _PARAMS},
         "source": row.source,
         "tenant_id": row.tenant_id,
         "state": row.state,
