@@ -15,6 +15,7 @@ from derms.adapters.ieee2030_5 import hrefs
 from derms.adapters.ieee2030_5.app import create_app
 from derms.adapters.ieee2030_5.batching import TelemetryBatcher
 from derms.adapters.ieee2030_5.manager import Manager, ServerPolicy
+from derms.adapters.ieee2030_5.mappers import make_mrid
 from derms.adapters.ieee2030_5.native import DerControlCommand
 from derms.adapters.ieee2030_5.notifier import Notifier
 from derms.adapters.ieee2030_5.persistence import Persistence
@@ -24,7 +25,7 @@ from derms.adapters.ieee2030_5.tls import CSIP_CIPHERS, client_context, server_c
 from derms.core.controls import ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
-from derms.core.errors import LimitViolation
+from derms.core.errors import LimitViolation, NotFound
 from derms.core.tasks import cancel_and_wait
 from derms.core.telemetry import Telemetry
 
@@ -229,6 +230,33 @@ class Ieee2030_5Adapter(Adapter):
             f"{loss.field}: {loss.requested}→{loss.delivered} {loss.unit}" for loss in command.losses
         )
         await self.context.report_command(command.command_id, command.der_id, CommandState.SENT, detail)
+
+    async def cancel(self, command_id: str) -> None:
+        """Withdraw the DERControl(s) published for ``command_id`` (``tracker.Cancels``).
+
+        The control's mRID is derived from the command id (``make_mrid("derc", command_id)``),
+        and controls are persisted with the repository, so the mapping survives a restart. Each
+        live control of the command (a resend publishes it again) gets EventStatus Cancelled,
+        or Cancelled with Randomization when it carried randomization (IEEE 2030.5-2018
+        12.1.3.4, EventStatus currentStatus 2/3); the command is reported CANCELLED and the
+        program's subscribers are notified (:meth:`Manager.cancel_control`). Raises NotFound
+        when no control of the command is still to run (never sent here, ended, cancelled).
+        """
+        found = self.repo.control_by_mrid(make_mrid("derc", command_id, self.settings.pen))
+        now = self.manager.now()
+        live = (
+            []
+            if found is None
+            else [
+                c
+                for c in self.repo.controls_of(found.program_id)
+                if c.command_id == command_id and c.cancelled_time is None and c.end > now
+            ]
+        )
+        if not live:
+            raise NotFound("2030.5 command", command_id)
+        for control in live:
+            await self.manager.cancel_control(control.id, randomized=True)
 
 
 def create_adapter(
