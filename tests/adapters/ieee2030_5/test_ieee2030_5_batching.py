@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from derms.adapters.ieee2030_5.batching import TelemetryBatcher
+from derms.adapters.ieee2030_5.batching import TelemetryBatcher, merged
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.events import decode_telemetry
-from derms.core.telemetry import Telemetry
+from derms.core.telemetry import DataQuality, OperationalStatus, Telemetry
 from tests.adapters.ieee2030_5.sep2_harness import Harness
 
 T = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
@@ -36,6 +36,33 @@ async def test_batches_go_out_on_the_interval_on_size_and_on_stop() -> None:
     await batcher.add(_samples(1, 15))
     await batcher.stop()
     assert [s.p_w for b in batches for s in b] == [float(i) for i in range(16)]
+
+
+def test_samples_of_one_der_at_one_instant_are_merged() -> None:
+    """A DERStatus (SoC) and readings (one quantity each) of the same second become one sample,
+    so the fleet state, which keeps a DER's newest sample per batch, gets power and SoC."""
+    later = T.replace(second=1)
+    samples = [
+        Telemetry("b", T, soc=0.5, status=OperationalStatus.ON),
+        Telemetry("b", T, p_w=2500.0),
+        Telemetry("a", T, p_w=1.0),
+        Telemetry("b", T, v_v=230.0, quality=DataQuality.ESTIMATED, available=False),
+        Telemetry("b", later, p_w=2400.0),
+    ]
+    assert merged(samples) == [
+        Telemetry(
+            "b",
+            T,
+            p_w=2500.0,
+            v_v=230.0,
+            soc=0.5,
+            status=OperationalStatus.ON,
+            available=False,
+            quality=DataQuality.ESTIMATED,
+        ),
+        Telemetry("a", T, p_w=1.0),
+        Telemetry("b", later, p_w=2400.0),
+    ]
 
 
 async def test_a_failed_publish_keeps_the_batch_in_order() -> None:

@@ -3,7 +3,10 @@
 A POST of MirrorMeterReadings (2030.5-2018 10.5.4.3) is answered 201 once its samples are
 in this queue; they reach the bus at the next flush: every ``interval_s`` of wall time,
 as soon as ``max_samples`` are waiting, and on :meth:`TelemetryBatcher.stop` (adapter
-shutdown). A failed publish keeps the batch for the next flush. What the queue holds is in
+shutdown). A failed publish keeps the batch for the next flush. Samples of one DER at one
+instant are published as one (:func:`merged`): a MirrorMeterReading carries one quantity per
+sample and a DERStatus another, and the fleet state keeps only a DER's newest sample of a batch,
+so unmerged, a battery's power and state of charge never both reached it. What the queue holds is in
 memory only: a process killed without a clean stop loses at most one interval of readings.
 """
 
@@ -11,12 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
 
 from derms.core.tasks import cancel_and_wait
-from derms.core.telemetry import Telemetry
+from derms.core.telemetry import OperationalStatus, Telemetry
 
 log = logging.getLogger(__name__)
+
+_QUANTITIES = ("p_w", "q_var", "v_v", "f_hz", "soc")
+
+
+def merged(samples: Iterable[Telemetry]) -> list[Telemetry]:
+    """One sample per DER and timestamp, in first-seen order: each quantity the last one
+    given, a known status over UNKNOWN, unavailable if any sample says so, the worst quality."""
+    out: dict[tuple[str, datetime], Telemetry] = {}
+    for s in samples:
+        key = (s.der_id, s.ts)
+        have = out.get(key)
+        if have is None:
+            out[key] = s
+            continue
+        values = {q: getattr(s, q) for q in _QUANTITIES if getattr(s, q) is not None}
+        out[key] = replace(
+            have,
+            **values,
+            status=have.status if s.status is OperationalStatus.UNKNOWN else s.status,
+            available=have.available and s.available,
+            quality=max(have.quality, s.quality),
+        )
+    return list(out.values())
 
 
 class TelemetryBatcher:
@@ -52,7 +80,7 @@ class TelemetryBatcher:
             if not batch:
                 return
             try:
-                await self._publish(batch)
+                await self._publish(merged(batch))
             except BaseException as exc:  # cancelled mid-publish too: keep the batch
                 self._queue = batch + self._queue
                 if not isinstance(exc, Exception):
