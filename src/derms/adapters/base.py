@@ -5,8 +5,9 @@ An adapter connects derms to devices that speak one standard. It
 * is started and stopped with the platform (:meth:`Adapter.start`, :meth:`Adapter.stop`);
 * learns of registered devices (:meth:`Adapter.register_device`) and may discover new ones,
   which it reports through :meth:`AdapterContext.device_discovered`;
-* publishes telemetry and online/offline status through its :class:`AdapterContext`, which
-  puts them on the bus (``telemetry.<protocol>``, ``der.status.<protocol>``);
+* publishes telemetry, online/offline status and kind-specific device state (EV needs, indoor
+  temperature, tank energy) through its :class:`AdapterContext`, which puts them on the bus
+  (``telemetry.<protocol>``, ``der.status.<protocol>``, ``der.state.<protocol>``);
 * accepts a :class:`NativeCommand` (the bridge's translation of a setpoint into the
   standard's own vocabulary) in :meth:`Adapter.send` and reports each acknowledgement or
   failure through :meth:`AdapterContext.report_command` (``command.state`` on the bus).
@@ -17,15 +18,19 @@ Adapters never touch the database or the optimizer directly.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from derms.bus import Bus
 from derms.core.clock import Clock
 from derms.core.controls import ControlKind
 from derms.core.der import Der
+from derms.core.device_state import DEVICE_STATE, DeviceState, encode_device_states, encode_state_columns
 from derms.core.dispatch import CommandState
 from derms.core.events import (
     COMMAND_STATE,
@@ -82,6 +87,19 @@ class AdapterContext:
     async def publish_telemetry(self, samples: Sequence[Telemetry]) -> None:
         if samples:
             await self.bus.publish(telemetry_subject(self.protocol), encode_telemetry(samples))
+
+    async def publish_device_state(self, states: Sequence[DeviceState]) -> None:
+        if states:
+            await self.bus.publish(f"{DEVICE_STATE}.{self.protocol}", encode_device_states(states))
+
+    async def publish_state_columns(
+        self, der_ids: Sequence[str], ts_ms: int, columns: Mapping[str, NDArray[np.float64]]
+    ) -> None:
+        """Device state of many devices at once, as arrays (NaN: not reported)."""
+        if der_ids:
+            await self.bus.publish(
+                f"{DEVICE_STATE}.{self.protocol}", encode_state_columns(der_ids, ts_ms, columns)
+            )
 
     async def publish_status(self, der_id: str, online: bool, detail: str = "") -> None:
         await self.bus.publish(

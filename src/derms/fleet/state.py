@@ -2,7 +2,10 @@
 
 Row ``i`` is the DER whose registry index (``ders.idx``) is ``i``, so telemetry columns index
 it directly. Kinds are stored as int8 codes (position in ``list(DerKind)``), feeders as int32
-positions in :attr:`FleetState.feeder_ids` (−1 = not mapped to a feeder).
+positions in :attr:`FleetState.feeder_ids` (−1 = not mapped to a feeder). Kind-specific
+state (EV need and departure, indoor temperature, tank energy; :mod:`derms.core.device_state`)
+is held beside the telemetry with the time of its report (``state_ms``), so a reader can tell
+stale state from fresh (:meth:`FleetState.fresh_state`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from numpy.typing import NDArray
 
 from derms.core.columns import TelemetryColumns
 from derms.core.der import Der, DerKind
+from derms.core.device_state import STATE_FIELDS, StateColumns
 from derms.core.site import Site
 
 KIND_CODES: dict[DerKind, int] = {kind: code for code, kind in enumerate(DerKind)}
@@ -36,11 +40,14 @@ _FLOAT_COLUMNS = (
     "var_max_inject",
     "var_max_absorb",
     "ramp_w_per_s",
+    *STATE_FIELDS,
+    "state_ms",
 )
 
 
 class FleetState:
-    """One row per DER: identity, ratings, latest measurements and availability."""
+    """One row per DER: identity, ratings, latest measurements, kind-specific state and
+    availability."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self.der_ids: list[str | None] = [None] * capacity
@@ -150,6 +157,23 @@ class FleetState:
         self.online[rows] = True
         self.available[rows] = latest.available[sel]
         return len(rows)
+
+    def apply_device_state(self, cols: StateColumns) -> int:
+        """Apply kind-specific reports (:mod:`derms.core.device_state`): a report newer than the
+        one held replaces all of a row's kind-specific columns and sets ``state_ms``; within a
+        batch the last report of a row wins. Returns how many rows changed."""
+        keep = (cols.rows >= 0) & (cols.rows < len(self))
+        keep[keep] &= self.registered[cols.rows[keep]]
+        keep[keep] &= ~(cols.ts_ms[keep] < self.state_ms[cols.rows[keep]])  # NaN held -> newer
+        rows = cols.rows[keep]
+        for name in STATE_FIELDS:
+            getattr(self, name)[rows] = cols.values[name][keep]
+        self.state_ms[rows] = cols.ts_ms[keep]
+        return len(np.unique(rows))
+
+    def fresh_state(self, now_ms: float, max_age_s: float) -> NDArray[np.bool_]:
+        """Rows whose kind-specific state was reported at most ``max_age_s`` before ``now_ms``."""
+        return now_ms - self.state_ms <= max_age_s * 1000.0
 
     def set_online(self, der_id: str, online: bool) -> None:
         row = self.index.get(der_id)

@@ -11,6 +11,7 @@ import structlog
 from derms.bus import Bus, Message, Subscription
 from derms.core.clock import Clock
 from derms.core.columns import TelemetryColumns, columns_from_batch, to_ms
+from derms.core.device_state import DEVICE_STATE, decode_device_states
 from derms.core.events import DER_STATUS, TELEMETRY
 from derms.core.tasks import cancel_and_wait
 from derms.fleet.state import FleetState
@@ -20,7 +21,8 @@ log = structlog.get_logger(__name__)
 
 
 class FleetTracker:
-    """Applies ``telemetry.>`` and ``der.status.>`` events to the fleet state and, when a
+    """Applies ``telemetry.>``, ``der.status.>`` and ``der.state.>`` (kind-specific device
+    state) events to the fleet state and, when a
     :class:`TelemetryStore` is given, writes telemetry to it in batches of up to
     ``flush_rows`` rows or every ``flush_s`` seconds, whichever comes first."""
 
@@ -55,6 +57,9 @@ class FleetTracker:
         self._subs = [
             await self.bus.subscribe(f"{TELEMETRY}.>", self._on_telemetry, durable="fleet-telemetry"),
             await self.bus.subscribe(f"{DER_STATUS}.>", self._on_status, durable="fleet-status"),
+            await self.bus.subscribe(
+                f"{DEVICE_STATE}.>", self._on_device_state, durable="fleet-device-state"
+            ),
         ]
         self._flusher = asyncio.create_task(self._flush_periodically(), name="fleet-flush")
 
@@ -90,6 +95,16 @@ class FleetTracker:
         der_id = data.get("der_id")
         if isinstance(der_id, str):
             self.state.set_online(der_id, bool(data.get("online")))
+
+    async def _on_device_state(self, message: Message) -> None:
+        try:
+            cols, unknown = decode_device_states(message.data, self.state.index)
+        except ValueError as exc:
+            log.warning("dropped malformed device state batch", subject=message.subject, error=str(exc))
+            return
+        if unknown:
+            log.warning("device state of unregistered DERs", subject=message.subject, der_ids=unknown[:20])
+        self.state.apply_device_state(cols)
 
     async def _flush_periodically(self) -> None:
         while True:
