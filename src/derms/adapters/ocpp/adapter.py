@@ -4,12 +4,23 @@ A DER's ``address`` is ``<chargePointId>`` (the whole station, EVSE/connector 0)
 ``<chargePointId>/<evseId>``. Commands are :class:`SetProfileCommand` or
 :class:`ClearProfileCommand`; their outcome is reported as SENT, then ACKNOWLEDGED
 (Accepted) or FAILED (Rejected, CallError, timeout, not connected) with the station's reason.
+
+EV sessions: an OCPP 2.0.1 NotifyEVChargingNeeds (K17; ``chargingNeeds`` AC or DC
+``energyAmount`` [Wh] and ``departureTime``) starts a need, answered Accepted when the EVSE is
+a registered DER (the orchestrator schedules it). Each MeterValues/TransactionEvent with an
+``Energy.Active.Import.Register`` reading then publishes the need less the energy metered
+since the notification as :class:`~derms.core.device_state.DeviceState` (``der.state.ocpp``);
+the end of the transaction clears it. Charger losses are not known, so ``energyAmount`` is
+taken as energy at the meter. OCPP 1.6 has no charging needs and the registry holds no
+enrolment defaults (usual departure, energy), so 1.6 sessions publish no need.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from ocpp.exceptions import OCPPError
@@ -17,12 +28,19 @@ from websockets.exceptions import ConnectionClosed
 
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.ocpp.csms import Csms
-from derms.adapters.ocpp.meter import to_telemetry
-from derms.adapters.ocpp.profiles import ClearProfileCommand, CompositeSchedule, RateUnit, SetProfileCommand
+from derms.adapters.ocpp.meter import energy_register_wh, to_telemetry
+from derms.adapters.ocpp.profiles import (
+    ClearProfileCommand,
+    CompositeSchedule,
+    RateUnit,
+    SetProfileCommand,
+    parse_iso,
+)
 from derms.adapters.ocpp.settings import OcppSettings
 from derms.adapters.ocpp.stations import Station
 from derms.core.controls import ControlKind
 from derms.core.der import Der
+from derms.core.device_state import DeviceState
 from derms.core.dispatch import CommandState
 from derms.core.errors import NotFound
 from derms.core.telemetry import OperationalStatus
@@ -41,6 +59,16 @@ _STATUS = {
     "Unavailable": OperationalStatus.OFF,
     "Faulted": OperationalStatus.FAULT,
 }
+
+
+@dataclass(slots=True)
+class _Need:
+    """An EV's notified need: ``energy_wh`` from the meter register ``register_wh`` on (None
+    until a register reading arrives)."""
+
+    energy_wh: float
+    departure: datetime | None
+    register_wh: float | None
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -67,6 +95,9 @@ class OcppAdapter(Adapter):
         self._ders: dict[str, tuple[str, int]] = {}
         self._by_point: dict[tuple[str, int], str] = {}
         self._status: dict[tuple[str, int], OperationalStatus] = {}
+        self._register: dict[str, float] = {}
+        """Latest energy register reading per DER [Wh]."""
+        self._needs: dict[str, _Need] = {}
 
     async def start(self) -> None:
         await self.csms.start()
@@ -154,11 +185,47 @@ class OcppAdapter(Adapter):
         status = self._status.get((station.id, evse_id), OperationalStatus.UNKNOWN)
         samples = to_telemetry(der_id, meter_values, self.context.clock.now(), status)
         await self.context.publish_telemetry(samples)
+        register = energy_register_wh(meter_values)
+        if register is not None:
+            self._register[der_id] = register
+            need = self._needs.get(der_id)
+            if need is not None:
+                if need.register_wh is None:
+                    need.register_wh = register
+                await self._publish_need(der_id, need)
 
     async def on_transaction(self, station: Station, evse_id: int, tx_id: str, event: str) -> None:
         der_id = self._der_for(station.id, evse_id)
         if der_id is not None:
             await self.context.publish_status(der_id, True, f"transaction {tx_id} {event}")
+            if event == "Ended" and self._needs.pop(der_id, None) is not None:
+                await self.context.publish_device_state([DeviceState(der_id, self.context.clock.now())])
+
+    async def on_charging_needs(self, station: Station, evse_id: int, needs: Mapping[str, Any]) -> bool:
+        der_id = self._der_for(station.id, evse_id)
+        if der_id is None:
+            return False
+        params = needs.get("ac_charging_parameters") or needs.get("dc_charging_parameters") or {}
+        energy = params.get("energy_amount")
+        if energy is None:
+            return False
+        departure = needs.get("departure_time")
+        need = _Need(
+            float(energy), parse_iso(str(departure)) if departure else None, self._register.get(der_id)
+        )
+        self._needs[der_id] = need
+        await self._publish_need(der_id, need)
+        return True
+
+    async def _publish_need(self, der_id: str, need: _Need) -> None:
+        delivered = 0.0 if need.register_wh is None else max(self._register[der_id] - need.register_wh, 0.0)
+        state = DeviceState(
+            der_id,
+            self.context.clock.now(),
+            ev_energy_needed_wh=max(need.energy_wh - delivered, 0.0),
+            ev_departure=need.departure,
+        )
+        await self.context.publish_device_state([state])
 
     async def _closed(self, station_id: str) -> None:
         for (sid, _), der_id in list(self._by_point.items()):

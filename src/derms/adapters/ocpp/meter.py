@@ -20,7 +20,7 @@ from derms.core.telemetry import OperationalStatus, Telemetry
 
 log = logging.getLogger(__name__)
 
-_SCALE = {"W": 1.0, "kW": 1e3, "V": 1.0, "Percent": 0.01, "Hz": 1.0}
+_SCALE = {"W": 1.0, "kW": 1e3, "V": 1.0, "Percent": 0.01, "Hz": 1.0, "Wh": 1.0, "kWh": 1e3}
 
 
 def _unit(sample: Mapping[str, Any]) -> tuple[str, int]:
@@ -40,6 +40,29 @@ def _value(sample: Mapping[str, Any], default_unit: str) -> float | None:
         return float(sample["value"]) * scale * 10.0**multiplier
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def energy_register_wh(meter_values: list[Mapping[str, Any]]) -> float | None:
+    """The last ``Energy.Active.Import.Register`` reading (Wh or kWh; the default measurand and
+    unit) in ``meter_values`` [Wh], summed over phases when only per-phase values are sent."""
+    latest = None
+    for meter_value in meter_values:
+        total, phases = None, []
+        for sample in meter_value.get("sampled_value") or []:
+            if sample.get("measurand", "Energy.Active.Import.Register") != "Energy.Active.Import.Register":
+                continue
+            value = _value(sample, "Wh")
+            if value is None:
+                continue
+            if sample.get("phase"):
+                phases.append(value)
+            else:
+                total = value
+        if total is None and phases:
+            total = sum(phases)
+        if total is not None:
+            latest = total
+    return latest
 
 
 def to_telemetry(

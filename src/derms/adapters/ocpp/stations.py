@@ -1,8 +1,8 @@
 """One connected charge point per OCPP version, on the ``ocpp`` library's ChargePoint.
 
 Handlers follow OCPP 1.6 clause 4 (operations initiated by the charge point) and OCPP 2.0.1
-use cases B01 (boot), G01 (status), J01 (meter values), E01–E07 (TransactionEvent) and
-C01 (authorize). Each forwards what it learnt to a :class:`StationObserver`; smart-charging
+use cases B01 (boot), G01 (status), J01 (meter values), E01–E07 (TransactionEvent),
+K15/K17 (NotifyEVChargingNeeds, 2.0.1 only) and C01 (authorize). Each forwards what it learnt to a :class:`StationObserver`; smart-charging
 calls (K01 SetChargingProfile, K10 ClearChargingProfile, K08 GetCompositeSchedule) are the
 ``set_profile``/``clear_profiles``/``composite_schedule`` methods.
 
@@ -60,6 +60,9 @@ class StationObserver(Protocol):
     async def on_status(self, station: Station, evse_id: int, status: str) -> None: ...
     async def on_meter(self, station: Station, evse_id: int, meter_values: list[dict[str, Any]]) -> None: ...
     async def on_transaction(self, station: Station, evse_id: int, tx_id: str, event: str) -> None: ...
+    async def on_charging_needs(self, station: Station, evse_id: int, needs: Mapping[str, Any]) -> bool:
+        """The EV's charging needs (2.0.1 K17); True when the CSMS will schedule the EVSE."""
+        ...
 
 
 class Station(Protocol):
@@ -329,6 +332,12 @@ class Station201(_Common, ChargePoint201):
     async def _meter(self, evse_id: int, meter_value: list[dict[str, Any]], **kw: Any) -> Any:
         await self.observer.on_meter(self, evse_id, meter_value)
         return result201.MeterValues()
+
+    @on(en201.Action.notify_ev_charging_needs)
+    async def _charging_needs(self, charging_needs: dict[str, Any], evse_id: int, **kw: Any) -> Any:
+        scheduled = await self.observer.on_charging_needs(self, evse_id, charging_needs)
+        status = en201.NotifyEVChargingNeedsStatusEnumType
+        return result201.NotifyEVChargingNeeds(status=status.accepted if scheduled else status.rejected)
 
     @on(en201.Action.notify_event)
     async def _notify_event(self, generated_at: str, seq_no: int, event_data: list[Any], **kw: Any) -> Any:

@@ -3,7 +3,9 @@
 It boots, reports status, runs one transaction on connector/EVSE 1 with a vehicle drawing up
 to ``ev_max_w``, stores the charging profiles it is sent, answers GetCompositeSchedule from
 them (:mod:`.composite`) and reports the power it draws under the composite limit in
-MeterValues every ``meter_interval_s`` of its clock.
+MeterValues every ``meter_interval_s`` of its clock. Given ``need_wh``, the vehicle stops
+drawing once that much is delivered and an OCPP 2.0.1 station announces it (with
+``departure``) in NotifyEVChargingNeeds (K17, AC parameters) after the transaction starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from datetime import datetime
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -59,6 +62,8 @@ class SimChargePoint:
         ev_max_w: float = 11_000.0,
         v_nom: float = 230.0,
         meter_interval_s: float = 60.0,
+        need_wh: float | None = None,
+        departure: datetime | None = None,
     ) -> None:
         if version not in ("1.6", "2.0.1"):
             raise ValueError(f"unsupported OCPP version {version}")
@@ -69,6 +74,11 @@ class SimChargePoint:
         self.password = password
         self.ev_max_w = ev_max_w
         self.meter_interval_s = meter_interval_s
+        self.need_wh = need_wh
+        self.departure = departure
+        self.needs_status: str | None = None
+        """The CSMS's answer to NotifyEVChargingNeeds."""
+        self.v_nom = v_nom
         self.store = ProfileStore(v_nom=v_nom)
         self.tx_id: str | None = None
         self.tx_start = clock.now()
@@ -80,6 +90,8 @@ class SimChargePoint:
 
     # the device
     def power_w(self) -> float:
+        if self.need_wh is not None and self.energy_wh >= self.need_wh:
+            return 0.0
         limit = self.store.limit_at(1, self.clock.now(), self.tx_id, self.tx_start)
         return min(self.ev_max_w, limit) if limit is not None else self.ev_max_w
 
@@ -208,6 +220,22 @@ class _Session201(Cp201):
                 evse={"id": 1, "connector_id": 1},
             )
         )  # fmt: skip
+        if self.sim.need_wh is not None:
+            amps = round(self.sim.ev_max_w / (3 * self.sim.v_nom))
+            result = await self.call(
+                call201.NotifyEVChargingNeeds(
+                    evse_id=1,
+                    charging_needs={
+                        "requested_energy_transfer": "AC_three_phase",
+                        **({"departure_time": iso(self.sim.departure)} if self.sim.departure else {}),
+                        "ac_charging_parameters": {
+                            "energy_amount": round(self.sim.need_wh), "ev_min_current": 6,
+                            "ev_max_current": amps, "ev_max_voltage": 400,
+                        },
+                    },
+                )
+            )  # fmt: skip
+            self.sim.needs_status = str(result.status)
 
     async def meter(self, watts: float) -> None:
         await self.call(
