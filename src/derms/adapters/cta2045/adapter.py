@@ -2,7 +2,10 @@
 
 Each session keeps the link open, polls the operational state and a Get CommodityRead every
 ``poll_interval_s`` and publishes them as telemetry (power consumed → negative ``p_w``;
-present/total energy storage → ``soc``; curtailed/heightened states → status). Commands are
+present/total energy storage → ``soc``; curtailed/heightened states → status) and, when the
+SGD reports both storage commodities (CTA-2045-B codes 6 Total and 7 Present Energy
+Storage/Take Capacity, cumulative field in Wh), as device state (``tank_wh`` of
+``tank_max_wh``, ``der.state.cta2045``) for the planner's tank model. Commands are
 :class:`Cta2045Command` payloads from the bridge; the adapter reports SENT, then
 ACKNOWLEDGED on the SGD's application ACK, then ACTIVE once the operational state shows
 the SGD curtailed or heightened as asked (or FAILED on a NAK, a link failure or a timeout).
@@ -30,6 +33,7 @@ from derms.adapters.cta2045.ucm import ApplicationNak, Ucm
 from derms.adapters.sessions import DeviceSession, SessionAdapter
 from derms.core.controls import ControlKind
 from derms.core.der import Der
+from derms.core.device_state import DeviceState
 from derms.core.dispatch import CommandState
 from derms.core.telemetry import OperationalStatus, Telemetry
 
@@ -147,8 +151,16 @@ class _Session(DeviceSession):
         total = reports.get(CommodityCode.Total_Energy_Storage)
         present = reports.get(CommodityCode.Present_Energy_Storage)
         soc = None
+        now = self.adapter.context.clock.now()
         if total is not None and present is not None and total.cumulative > 0:
             soc = min(1.0, present.cumulative / total.cumulative)
+            stored = DeviceState(
+                self.der.id,
+                now,
+                tank_wh=float(max(present.cumulative, 0)),
+                tank_max_wh=float(total.cumulative),
+            )
+            await self.adapter.context.publish_device_state([stored])
         opted_out = self.ucm.customer_override or (
             isinstance(state, OperationalState) and "Opted_Out" in state.name
         )
@@ -156,7 +168,7 @@ class _Session(DeviceSession):
             [
                 Telemetry(
                     der_id=self.der.id,
-                    ts=self.adapter.context.clock.now(),
+                    ts=now,
                     p_w=None if consumed is None else -float(consumed.instantaneous),
                     soc=soc,
                     status=status_of(state),

@@ -138,8 +138,10 @@ class SimulatedWaterHeater:
     def commodities(self) -> list[CommodityRecord]:
         t = self.tank
         wh_per_k = float(t.volume_l[0]) * CP_WATER / 3600.0
-        capacity = wh_per_k * float(t.t_max_c[0] - t.t_inlet_c[0])
-        stored = max(0.0, wh_per_k * float(t.t_tank_c[0] - t.t_inlet_c[0]))
+        # Energy above the minimum delivery temperature: what the tank can give before the
+        # water is too cool to use (the planner's tank model, derms.orchestration.flexibility).
+        capacity = wh_per_k * float(t.t_max_c[0] - t.t_min_c[0])
+        stored = max(0.0, wh_per_k * float(t.t_tank_c[0] - t.t_min_c[0]))
         return [
             CommodityRecord(CommodityCode.Electricity_Consumed, round(-self.p_w), round(self.energy_wh)),
             CommodityRecord(CommodityCode.Total_Energy_Storage, 0, round(capacity)),
