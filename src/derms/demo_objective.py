@@ -28,7 +28,7 @@ def peak_request(runtime: Runtime, start: datetime, duration_s: float) -> dict[s
     at the baseline less half of that flexibility."""
     state = runtime.fleet
     up, _ = state.flexibility()
-    rows = live.planned_rows(state)
+    rows = live.planned_rows(state, start.timestamp() * 1000.0)
     per_feeder = np.bincount(state.feeder[rows].clip(0), weights=up[rows], minlength=len(state.feeder_ids))
     feeder = state.feeder_ids[int(np.argmax(per_feeder))]
     flex = float(per_feeder.max())
@@ -66,7 +66,7 @@ async def post_at(
     wait = (when - clock.now()).total_seconds()
     if wait > 0:
         await clock.sleep(wait)
-    while not len(live.planned_rows(runtime.fleet)):  # no storage has reported its SoC yet
+    while not len(live.planned_rows(runtime.fleet, clock.now().timestamp() * 1000.0)):  # nothing reported yet
         await clock.sleep(60.0)
     body = peak_request(runtime, clock.now(), duration_s)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:

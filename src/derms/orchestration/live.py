@@ -1,12 +1,25 @@
 """The orchestrator's inputs from the running platform: the live ``FleetState`` on the grid model.
 
-Only DERs whose state the platform measures take part: storage that reports its state of
-charge, PV (curtailment) and C&I load. EV sessions (energy needed, departure) and the thermal
-state of thermostats and water heaters are not in the fleet state, so those devices are left
-out rather than modelled from guesses. Baselines are the latest measurements, except for
-DERs under a command, whose baseline is what they did before it (``baseline_w``), so a plan
-never counts its own response as the baseline. A load's deviation is bounded by what its
-registered capabilities declare (:func:`load_deviation_caps`).
+Only DERs whose state the platform knows take part: storage that reports its state of charge,
+PV (curtailment), C&I load, and the energy-limited loads whose kind-specific state
+(:mod:`derms.core.device_state`) was reported within :data:`STATE_MAX_AGE_S`:
+
+* EV chargers with a session: energy still needed and a departure still ahead (OCPP 2.0.1
+  NotifyEVChargingNeeds less the energy metered since; the simulator's sessions). Chargers
+  without a known need (OCPP 1.6, no vehicle) are left out.
+* Thermostats in cooling (outdoor above indoor temperature; the flexibility model is the
+  cooling 1R1C model) with their indoor and outdoor temperature. The registry holds no thermal
+  parameters, so R, C and COP are class-typical values (:data:`THERMOSTAT_R_K_PER_W`,
+  :data:`THERMOSTAT_C_J_PER_K`, :data:`THERMOSTAT_COP`); comfort is ±1 K around the reported
+  temperature (``Preferences`` default).
+* Water heaters with their stored and maximum tank energy (CTA-2045 commodity read); the hot
+  water draw is not reported, so none is assumed over the interval.
+
+Baselines are the latest measurements, except for DERs under a command, whose baseline is
+what they did before it (``baseline_w``), so a plan never counts its own response as the
+baseline (an EV's baseline is charging at its rating until its need is met, set by the
+flexibility model). A load's deviation is bounded by what its registered capabilities declare
+(:func:`load_deviation_caps`).
 """
 
 from __future__ import annotations
@@ -31,11 +44,26 @@ PLANNED_KINDS = (
     DerKind.PV_INVERTER,
     DerKind.UTILITY_PV,
     DerKind.CI_LOAD,
+    DerKind.EV_CHARGER,
+    DerKind.THERMOSTAT,
+    DerKind.WATER_HEATER,
 )
+STATE_MAX_AGE_S = 900.0
+"""Kind-specific state older than this (one planning interval) is not planned from [s]."""
+THERMOSTAT_R_K_PER_W = 0.002
+"""1R1C thermal resistance of a house [K/W]: 2 degC/kW (Callaway, "Tapping the energy storage
+potential in electric loads...", Energy Conversion and Management 50(5), 2009, table 1)."""
+THERMOSTAT_C_J_PER_K = 3.6e7
+"""1R1C thermal capacitance [J/K]: 10 kWh/degC (Callaway 2009, table 1)."""
+THERMOSTAT_COP = 2.5
+"""Coefficient of performance of the air conditioner [-] (Callaway 2009, table 1)."""
 _CODES = np.array([KIND_CODES[k] for k in PLANNED_KINDS], np.int8)
 _STORAGE = np.array([KIND_CODES[k] for k in PLANNED_KINDS if k.is_storage], np.int8)
 _LOADS = np.array([KIND_CODES[k] for k in PLANNED_KINDS if k.is_load], np.int8)
 _STATE = ("kind", "feeder", "q_var", "w_max", "w_max_consume", "wh_max", "var_max_inject", "var_max_absorb")
+_EV, _THERMOSTAT, _WATER_HEATER = (
+    KIND_CODES[k] for k in (DerKind.EV_CHARGER, DerKind.THERMOSTAT, DerKind.WATER_HEATER)
+)
 
 
 def der_bus_positions(engine: Engine, model: NetworkModel, n: int) -> np.ndarray:
@@ -61,19 +89,31 @@ def baseline_p(state: FleetState, baseline_w: Mapping[str, float]) -> np.ndarray
     return p
 
 
-def planned_rows(state: FleetState) -> np.ndarray:
-    """Fleet rows that take part: registered, enabled, a planned kind, storage with a SoC."""
+def planned_rows(state: FleetState, now_ms: float) -> np.ndarray:
+    """Fleet rows that take part at ``now_ms``: registered, enabled, a planned kind; storage with
+    a SoC; EVs, thermostats and water heaters with fresh kind-specific state (module docstring)."""
     kind = state.kind
-    storage = np.isin(kind, _STORAGE)
     ok = state.registered & state.enabled & np.isin(kind, _CODES)
-    ok &= ~storage | (np.isfinite(state.soc) & (state.wh_max > 0))
+    ok &= ~np.isin(kind, _STORAGE) | (np.isfinite(state.soc) & (state.wh_max > 0))
+    fresh = state.fresh_state(now_ms, STATE_MAX_AGE_S)
+    ev = (state.ev_energy_needed_wh > 0) & (state.ev_departure_ms > now_ms)
+    cooling = np.isfinite(state.temp_c) & (state.temp_out_c > state.temp_c)
+    tank = np.isfinite(state.tank_wh) & (state.tank_max_wh > 0)
+    ok &= (kind != _EV) | (fresh & ev)
+    ok &= (kind != _THERMOSTAT) | (fresh & cooling)
+    ok &= (kind != _WATER_HEATER) | (fresh & tank)
     return np.flatnonzero(ok)
 
 
-def fleet_input(state: FleetState, rows: np.ndarray, bus: np.ndarray, base: np.ndarray) -> FleetInput:
-    """A :class:`FleetInput` of ``rows`` (see :func:`planned_rows`)."""
+def fleet_input(
+    state: FleetState, rows: np.ndarray, bus: np.ndarray, base: np.ndarray, now_ms: float
+) -> FleetInput:
+    """A :class:`FleetInput` of ``rows`` (see :func:`planned_rows`) at ``now_ms``."""
     cols = {name: np.nan_to_num(np.asarray(getattr(state, name))[rows]) for name in _STATE}
     soc = np.clip(state.soc[rows], 0.0, 1.0)
+    kind = state.kind[rows]
+    thermostat = kind == _THERMOSTAT
+    tank_max = state.tank_max_wh[rows]
     return FleetInput.build(
         [state.der_ids[i] for i in rows],
         **cols,
@@ -83,6 +123,15 @@ def fleet_input(state: FleetState, rows: np.ndarray, bus: np.ndarray, base: np.n
         online=state.online[rows] & state.available[rows],
         available=state.available[rows],
         ramp_w_per_s=state.ramp_w_per_s[rows],
+        ev_energy_needed_wh=state.ev_energy_needed_wh[rows],
+        ev_departure_s=(state.ev_departure_ms[rows] - now_ms) / 1000.0,
+        temp_c=state.temp_c[rows],
+        temp_out_c=state.temp_out_c[rows],
+        r_k_per_w=np.where(thermostat, THERMOSTAT_R_K_PER_W, np.nan),
+        c_j_per_k=np.where(thermostat, THERMOSTAT_C_J_PER_K, np.nan),
+        cop=np.where(thermostat, THERMOSTAT_COP, 1.0),
+        tank_wh=np.minimum(state.tank_wh[rows], tank_max),
+        tank_max_wh=tank_max,
     )
 
 

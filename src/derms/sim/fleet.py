@@ -41,6 +41,7 @@ from derms.core.controls import (
     VoltWattCurve,
 )
 from derms.core.der import Der, DerKind
+from derms.core.device_state import STATE_FIELDS
 from derms.core.errors import LimitViolation, NotFound, ValidationFailed
 from derms.core.site import Site
 from derms.core.telemetry import OperationalStatus, Telemetry
@@ -48,6 +49,7 @@ from derms.sim.builders import Model, build_model
 from derms.sim.generate import generate_fleet
 from derms.sim.physics import BatteryBank, CiLoads, EvChargers, Hvac, PvArrays, WaterHeaters
 from derms.sim.physics.base import BoolArray, FloatArray
+from derms.sim.physics.water_heater import CP_WATER
 from derms.sim.supported import SUPPORTED_CONTROLS
 from derms.sim.weather import Weather, default_weather
 
@@ -570,6 +572,37 @@ class FleetSimulator:
             status=status[online],
             available=(s["connected"] & s["energized"])[online],
         )
+
+    def device_state(self) -> tuple[list[str], dict[str, FloatArray]]:
+        """Kind-specific state (:mod:`derms.core.device_state`) of the online EV chargers,
+        thermostats and water heaters, as a device of each kind would report it: an EV's
+        remaining need at the meter (the vehicle's need over the charger's efficiency) and its
+        departure while plugged in (NaN when no vehicle is), a thermostat's indoor and outdoor
+        temperature, a tank's energy above its minimum delivery temperature and at its maximum."""
+        n = len(self)
+        cols = {name: np.full(n, np.nan) for name in STATE_FIELDS}
+        kinds = np.zeros(n, bool)
+        t_out = self.weather.temp_air_c(self._t)
+        for group in self._groups.values():
+            rows, m = group.rows, group.model
+            match m:
+                case EvChargers():
+                    cols["ev_energy_needed_wh"][rows] = np.where(
+                        m.connected, m.need_wh / m.efficiency, np.nan
+                    )
+                    cols["ev_departure_ms"][rows] = np.where(m.connected, m.departure_s * 1000.0, np.nan)
+                case Hvac():
+                    cols["temp_c"][rows] = m.t_in_c
+                    cols["temp_out_c"][rows] = t_out + self._state["temp_offset_k"][rows]
+                case WaterHeaters():
+                    wh_per_k = m.volume_l * CP_WATER / 3600.0
+                    cols["tank_wh"][rows] = np.maximum(wh_per_k * (m.t_tank_c - m.t_min_c), 0.0)
+                    cols["tank_max_wh"][rows] = wh_per_k * (m.t_max_c - m.t_min_c)
+                case _:
+                    continue
+            kinds[rows] = True
+        report = kinds & self._state["online"]
+        return self._ids[report].tolist(), {name: col[report] for name, col in cols.items()}
 
     def samples(self) -> list[Telemetry]:
         """Telemetry of every online device as :class:`Telemetry` objects."""

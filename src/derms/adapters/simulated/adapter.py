@@ -1,7 +1,9 @@
 """The reference adapter: a :class:`~derms.sim.fleet.FleetSimulator` behind the adapter contract.
 
 A periodic loop on the context clock steps the simulator (through a scenario when one is
-configured), publishes one telemetry batch for the whole fleet per period and every
+configured), publishes one telemetry batch for the whole fleet per period, one batch of the
+EV chargers', thermostats' and water heaters' kind-specific state
+(:meth:`~derms.sim.fleet.FleetSimulator.device_state`, ``der.state.sim``) and every
 online/offline change. ``send`` takes a :class:`NativeCommand` whose payload is a core
 control (the simulator speaks derms' own vocabulary, see
 :class:`derms.bridge.simulated.SimulatedTranslator`) and reports
@@ -20,6 +22,7 @@ import structlog
 
 from derms.adapters.base import Adapter, AdapterContext, NativeCommand
 from derms.adapters.simulated.settings import SimulatedSettings
+from derms.core.columns import to_ms
 from derms.core.controls import CONTROL_TYPES, ControlKind
 from derms.core.der import Der
 from derms.core.dispatch import CommandState
@@ -153,6 +156,8 @@ class SimulatedAdapter(Adapter):
                 del self._active[cid]
                 await self._report(tracked.command, CommandState.COMPLETED)
         await self.context.publish_telemetry(fleet.samples())
+        ids, cols = fleet.device_state()
+        await self.context.publish_state_columns(ids, to_ms(fleet.now), cols)
 
     async def send(self, command: NativeCommand) -> None:
         if command.der_id not in self._registered:
