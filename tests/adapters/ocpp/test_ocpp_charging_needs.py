@@ -1,5 +1,5 @@
 """EV charging needs through the OCPP adapter's real websocket: 2.0.1 NotifyEVChargingNeeds
-(K17) becomes device state, reduced by the energy metered since; 1.6 has none."""
+(K15) becomes device state, reduced by the energy metered since; 1.6 has none."""
 
 from __future__ import annotations
 

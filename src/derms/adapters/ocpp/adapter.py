@@ -5,7 +5,7 @@ A DER's ``address`` is ``<chargePointId>`` (the whole station, EVSE/connector 0)
 :class:`ClearProfileCommand`; their outcome is reported as SENT, then ACKNOWLEDGED
 (Accepted) or FAILED (Rejected, CallError, timeout, not connected) with the station's reason.
 
-EV sessions: an OCPP 2.0.1 NotifyEVChargingNeeds (K17; ``chargingNeeds`` AC or DC
+EV sessions: an OCPP 2.0.1 NotifyEVChargingNeeds (K15; ``chargingNeeds`` AC or DC
 ``energyAmount`` [Wh] and ``departureTime``) starts a need, answered Accepted when the EVSE is
 a registered DER (the orchestrator schedules it). Each MeterValues/TransactionEvent with an
 ``Energy.Active.Import.Register`` reading then publishes the need less the energy metered

@@ -1,10 +1,11 @@
 """One connected charge point per OCPP version, on the ``ocpp`` library's ChargePoint.
 
 Handlers follow OCPP 1.6 clause 4 (operations initiated by the charge point) and OCPP 2.0.1
-use cases B01 (boot), G01 (status), J01 (meter values), E01–E07 (TransactionEvent),
-K15/K17 (NotifyEVChargingNeeds, 2.0.1 only) and C01 (authorize). Each forwards what it learnt to a :class:`StationObserver`; smart-charging
-calls (K01 SetChargingProfile, K10 ClearChargingProfile, K08 GetCompositeSchedule) are the
-``set_profile``/``clear_profiles``/``composite_schedule`` methods.
+use cases B01 (boot), G01 (status), J01 (meter values), E01–E07 (TransactionEvent), K15
+(NotifyEVChargingNeeds, 2.0.1 only) and C01 (authorize). Each forwards what it learnt to a
+:class:`StationObserver`; smart-charging calls (K01 SetChargingProfile, K10
+ClearChargingProfile, K08 GetCompositeSchedule) are the ``set_profile``/``clear_profiles``/
+``composite_schedule`` methods.
 
 The receive loop survives any bad frame: it is logged and the connection carries on.
 """
@@ -61,7 +62,7 @@ class StationObserver(Protocol):
     async def on_meter(self, station: Station, evse_id: int, meter_values: list[dict[str, Any]]) -> None: ...
     async def on_transaction(self, station: Station, evse_id: int, tx_id: str, event: str) -> None: ...
     async def on_charging_needs(self, station: Station, evse_id: int, needs: Mapping[str, Any]) -> bool:
-        """The EV's charging needs (2.0.1 K17); True when the CSMS will schedule the EVSE."""
+        """The EV's charging needs (2.0.1 K15); True when the CSMS will schedule the EVSE."""
         ...
 
 

@@ -5,7 +5,7 @@ to ``ev_max_w``, stores the charging profiles it is sent, answers GetCompositeSc
 them (:mod:`.composite`) and reports the power it draws under the composite limit in
 MeterValues every ``meter_interval_s`` of its clock. Given ``need_wh``, the vehicle stops
 drawing once that much is delivered and an OCPP 2.0.1 station announces it (with
-``departure``) in NotifyEVChargingNeeds (K17, AC parameters) after the transaction starts.
+``departure``) in NotifyEVChargingNeeds (K15, AC parameters) after the transaction starts.
 """
 
 from __future__ import annotations
