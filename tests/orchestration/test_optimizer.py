@@ -54,8 +54,8 @@ def test_horizon_exact_mode_is_the_per_der_model(horizon: Problem) -> None:
 
 def test_horizon_plans_are_deliverable_device_by_device(horizon: Problem) -> None:
     f = horizon.flex
-    for bins in (1, 4):
-        sol = solve(horizon, aggregate="shares", state_bins=bins)
+    for clusters in (1, 40):
+        sol = solve(horizon, aggregate="shares", state_groups=clusters)
         assert sol.status == "optimal"
         assert np.all(sol.p_w >= f.p_lo - 1e-6) and np.all(sol.p_w <= f.p_hi + 1e-6)
         assert f.energy_violation(sol.p_w).max() < 1e-3
@@ -66,8 +66,8 @@ def test_horizon_plans_are_deliverable_device_by_device(horizon: Problem) -> Non
 def test_fixed_shares_never_beat_the_per_der_optimum(horizon: Problem) -> None:
     # An inner approximation: its plans are feasible for the per-DER model, so cost at least as much.
     exact = solve(horizon, aggregate="exact").cost
-    for bins in (1, 4):
-        assert solve(horizon, aggregate="shares", state_bins=bins).cost >= exact - 1e-9
+    for clusters in (1, 40):
+        assert solve(horizon, aggregate="shares", state_groups=clusters).cost >= exact - 1e-9
 
 
 def test_greedy_fallback_plans_the_first_step_only(horizon: Problem) -> None:

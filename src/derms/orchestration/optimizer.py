@@ -212,7 +212,7 @@ def solve(
     group_by: str = "auto",
     solver: str = "auto",
     aggregate: str = "auto",
-    state_bins: int = 16,
+    state_groups: int = 800,
     time_limit_s: float = 5.0,
 ) -> Solution:
     """Solve the dispatch problem; fall back to the greedy merit order on solver failure.
@@ -227,14 +227,14 @@ def solve(
     * ``"exact"``: interchangeable groups for a single interval (the LP is exact); over a horizon
       every device is its own group (the per-DER model: exact, slow);
     * ``"shares"``: fixed-share groups over a horizon (deliverable plans, an inner
-      approximation; ``state_bins`` bins of state of charge and upward share per group key).
+      approximation; about ``state_groups`` clusters of alike state across the group keys).
     """
     if group_by not in ("auto", "bus", "feeder"):
         raise ValueError("group_by must be 'auto', 'bus' or 'feeder'")
     if aggregate not in ("auto", "exact", "shares"):
         raise ValueError("aggregate must be 'auto', 'exact' or 'shares'")
-    if state_bins < 1:
-        raise ValueError("state_bins must be >= 1")
+    if state_groups < 1:
+        raise ValueError("state_groups must be >= 1")
     t0 = time.perf_counter()
     f, steps, n = problem.flex, problem.steps, problem.n
     dt_h = f.dt_s / 3600.0
@@ -277,7 +277,7 @@ def solve(
         groups = fixed_shares(problem, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
     elif steps > 1:
         groups = fixed_shares(
-            problem, *factorize(*share_keys(problem, _membership_bits(problem), state_bins))
+            problem, *factorize(*share_keys(problem, _membership_bits(problem), state_groups))
         )
     else:
         groups = summed(problem, *factorize(*_exact_keys(problem, loc)))
