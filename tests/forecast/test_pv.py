@@ -8,9 +8,10 @@ import pandas as pd
 import pvlib
 import pytest
 
+from derms.forecast import pv
 from derms.forecast.nws import NwsGridpointForecast
 from derms.forecast.pv import PvSites, forecast_pv, pvwatts_ac
-from derms.forecast.solar import clear_sky_ghi, solar_angles
+from derms.forecast.solar import clear_sky_ghi, day_of_year, solar_angles
 from derms.forecast.weather import TmyFileSource, pvlib_data_file
 
 NWS = Path(__file__).parent / "data" / "nws_gridpoint_RAH_40_75.json"
@@ -117,3 +118,58 @@ def test_weather_index_and_bad_input():
     assert forecast_pv(bad, [w, w]).values.shape == (3, 24, 2)
     with pytest.raises(ValueError, match="quantiles"):
         forecast_pv(s, w, quantiles=(0.3, 0.5), kt_errors={0.1: -0.3})
+
+
+def _chain_on_every_element(s: PvSites, times: np.ndarray, ghi, temp, wind, interval_s: int) -> np.ndarray:
+    """The PVWatts chain evaluated on all ``(T, N)`` elements, night included — how
+    ``pvwatts_ac`` computed before it skipped the elements without irradiance."""
+    mid = times.astype("datetime64[s]") + np.timedelta64(interval_s // 2, "s")
+    zen, azi = solar_angles(mid, s.latitude, s.longitude)
+    doy = np.broadcast_to(day_of_year(mid)[:, None], zen.shape)
+    ghi = np.broadcast_to(ghi, zen.shape)
+    split = pvlib.irradiance.erbs(ghi, zen, doy)
+    poa = pvlib.irradiance.get_total_irradiance(
+        s.surface_tilt[None, :], s.surface_azimuth[None, :], zen, azi, split["dni"], ghi, split["dhi"]
+    )["poa_global"]
+    poa = np.nan_to_num(np.asarray(poa), nan=0.0)
+    cell = pvlib.temperature.sapm_cell(
+        poa, temp, wind, **pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_polymer"]
+    )
+    pdc = pvlib.pvsystem.pvwatts_dc(poa, cell, s.pdc0_w[None, :], s.gamma_pdc)
+    with np.errstate(divide="ignore", over="ignore"):
+        pac = pvlib.inverter.pvwatts(pdc, np.where(s.pac0_w > 0, s.pac0_w / 0.96, 1.0)[None, :])
+    return np.clip(np.nan_to_num(np.asarray(pac)), 0.0, s.pac0_w[None, :])
+
+
+def test_chain_on_lit_elements_only_gives_the_same_power_all_year():
+    """A TMY year (twilight hours with GHI > 0 at a zenith past 90°, nights at 0) with a few
+    readings knocked out (NaN) and a slightly negative night reading, as sensors give."""
+    w = TmyFileSource(pvlib_data_file("723170TYA.CSV")).weather(
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    s = sites(3)
+    ghi = w.ghi.copy()
+    ghi[[100, 4000, 4001]] = np.nan
+    ghi[2] = -1.5
+    args = (ghi[:, None], w.temp_air[:, None], w.wind_speed[:, None], 3600)
+    ours = pvwatts_ac(s, w.times, *args)
+    ref = _chain_on_every_element(s, w.times, *args)
+    assert (ours > 0).sum() > 3 * 4000  # daylight, all three sites
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_blocks_of_sites_change_nothing(monkeypatch):
+    """Blocks of 2 sites (instead of ~2,700 for 96 intervals) give the same forecast."""
+    w = NwsGridpointForecast(NWS).weather(*JUNE21)
+    s = PvSites(
+        np.linspace(35.5, 36.5, 7),
+        np.full(7, -79.95),
+        np.linspace(10, 35, 7),
+        np.linspace(120, 240, 7),
+        np.full(7, 5000.0),
+        np.full(7, 4600.0),
+    )
+    whole = forecast_pv(s, w).values
+    monkeypatch.setattr(pv, "BLOCK_ELEMENTS", 2 * len(w.times))
+    assert len(pv.site_blocks(7, len(w.times))) == 4
+    np.testing.assert_array_equal(forecast_pv(s, w).values, whole)

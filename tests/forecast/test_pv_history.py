@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from derms.forecast import pv
 from derms.forecast.pv import PvSites
 from derms.forecast.pv_history import clear_sky_power, forecast_pv_from_history
 
@@ -68,3 +69,41 @@ def test_bad_input_is_refused():
         forecast_pv_from_history(s, times[:10], power[:10], 4)
     with pytest.raises(ValueError, match="quantiles"):
         forecast_pv_from_history(s, times, power, 4, quantiles=(0.2, 0.5))
+
+
+def test_climatology_over_days_matches_median_per_time_of_day(monkeypatch):
+    """History starting mid-morning (partial first and last days), one site unmetered for a
+    day, sites in blocks of 2: a day ahead the P50 is ``(0.2 p + 0.8 c) P_clear`` with ``c``
+    the median index of each time of day and ``p`` the mean index of the last day."""
+    rng = np.random.default_rng(7)
+    n = 5
+    s = PvSites(
+        latitude=np.linspace(33.0, 40.0, n),
+        longitude=np.linspace(-85.0, -75.0, n),
+        surface_tilt=np.full(n, 25.0),
+        surface_azimuth=np.linspace(150.0, 210.0, n),
+        pdc0_w=np.full(n, 5000.0),
+        pac0_w=np.full(n, 4600.0),
+    )
+    times = np.datetime64("2026-05-03T09:30:00") + np.arange(6 * 48 + 11) * np.timedelta64(1800, "s")
+    clear = clear_sky_power(s, times, 1800)
+    power = clear * rng.uniform(0.2, 1.0, clear.shape)
+    power[48:96, 2] = np.nan
+    monkeypatch.setattr(pv, "BLOCK_ELEMENTS", 2 * len(times))
+    fc = forecast_pv_from_history(s, times, power, 96)
+    lit = clear > 0.05 * 4600.0
+    index = np.where(lit, np.clip(power / np.where(lit, clear, 1.0), 0.0, 1.2), np.nan)
+    phase = (times - times.astype("datetime64[D]")).astype(int) // 1800
+    target_phase = (fc.times - fc.times.astype("datetime64[D]")).astype(int) // 1800
+    p = np.nanmean(index[-48:], axis=0)
+    clear_next = clear_sky_power(s, fc.times, 1800)
+    checked = 0
+    for step in range(48, 96):  # leads of 24.5 h and more: weight 0.2
+        rows = index[phase == target_phase[step]]
+        for j in range(n):
+            if np.isfinite(rows[:, j]).any():
+                c = np.nanmedian(rows[:, j])
+                expected = min((0.2 * p[j] + 0.8 * c) * clear_next[step, j], 4600.0)
+                assert fc.p50[step, j] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+                checked += 1
+    assert checked > 100

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from derms.forecast.cliper import cliper
-from derms.forecast.pv import KT_MAX, PvSites, pvwatts_ac
+from derms.forecast.pv import KT_MAX, PvSites, pvwatts_ac, site_blocks
 from derms.forecast.quantiles import QuantileForecast
 from derms.forecast.solar import clear_sky_ghi, solar_angles
 
@@ -39,9 +39,8 @@ MIN_CLEAR_FRACTION = 0.05
 def clear_sky_power(sites: PvSites, times: np.ndarray, interval_s: int) -> np.ndarray:
     """PVWatts AC power [W] ``(T, N)`` under Haurwitz clear sky at 20 °C air and 1 m/s wind."""
     mid = times.astype("datetime64[s]") + np.timedelta64(interval_s // 2, "s")
-    zenith, _ = solar_angles(mid, sites.latitude, sites.longitude)
-    ghi = clear_sky_ghi(zenith)
-    return pvwatts_ac(sites, times, ghi, np.full_like(ghi, 20.0), np.full_like(ghi, 1.0), interval_s)
+    zenith, azimuth = solar_angles(mid, sites.latitude, sites.longitude)
+    return pvwatts_ac(sites, times, clear_sky_ghi(zenith), 20.0, 1.0, interval_s, angles=(zenith, azimuth))
 
 
 def forecast_pv_from_history(
@@ -82,6 +81,25 @@ def forecast_pv_from_history(
         raise ValueError(f"no clear-sky-index error known for quantiles {missing}")
 
     targets = times[-1] + np.arange(1, n_steps + 1) * np.timedelta64(interval_s, "s")
+    values = np.empty((len(quantiles), n_steps, len(sites)))
+    for rows in site_blocks(len(sites), len(times)):
+        values[:, :, rows] = _forecast_block(
+            sites.rows(rows), times, power[:, rows], targets, interval_s, quantiles, kt_errors
+        )
+    return QuantileForecast(times=targets, interval_s=interval_s, quantiles=quantiles, values=values)
+
+
+def _forecast_block(
+    sites: PvSites,
+    times: np.ndarray,
+    power: np.ndarray,
+    targets: np.ndarray,
+    interval_s: int,
+    quantiles: tuple[float, ...],
+    kt_errors: dict[float, float],
+) -> np.ndarray:
+    """:func:`forecast_pv_from_history` for a block of sites (checked inputs): ``(Q, steps, N)``."""
+    per_day = 86400 // interval_s
     clear_hist = clear_sky_power(sites, times, interval_s)
     clear_next = clear_sky_power(sites, targets, interval_s)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -90,13 +108,19 @@ def forecast_pv_from_history(
             np.clip(power / clear_hist, 0.0, KT_MAX),
             np.nan,
         )
-    phase = _phase(times, interval_s)
+    # The history laid out by (day, time of day), NaN where it has no interval: the
+    # climatology is one median over days, taken only where some day has an index (night
+    # slices are all NaN, and NumPy warns once per all-NaN slice).
+    day = (times.astype("datetime64[D]") - times[0].astype("datetime64[D]")).astype(int)
+    by_day = np.full((day[-1] + 1, per_day, len(sites)), np.nan)
+    by_day[day, _phase(times, interval_s)] = index
+    seen = np.isfinite(by_day).any(axis=0)
+    climatology = np.full((per_day, len(sites)), np.nan)
+    climatology[seen] = np.nanmedian(by_day[:, seen], axis=0)
     with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # all-NaN nights
         day_mean = np.nanmean(index[-per_day:], axis=0)
-        climatology = np.stack(
-            [np.nanmedian(index[phase == j], axis=0) for j in range(per_day)]
-        )  # (per_day, N)
     now = index[-1]
+    n_steps = len(targets)
     lead_h = np.arange(1, n_steps + 1) * interval_s / 3600.0
     w = np.interp(lead_h, WEIGHT_LEAD_H, WEIGHT)[:, None]
     persist = np.where((lead_h[:, None] < 24.0) & np.isfinite(now)[None, :], now[None, :], day_mean[None, :])
@@ -108,7 +132,7 @@ def forecast_pv_from_history(
         k_q = k if q == 0.5 else np.clip(k + kt_errors[q], 0.0, KT_MAX)
         values[i] = np.minimum(k_q * clear_next, sites.pac0_w[None, :])
     values.sort(axis=0)
-    return QuantileForecast(times=targets, interval_s=interval_s, quantiles=quantiles, values=values)
+    return values
 
 
 def _phase(times: np.ndarray, interval_s: int) -> np.ndarray:
