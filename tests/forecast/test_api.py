@@ -9,7 +9,9 @@ import pytest
 from derms.forecast.api import HORIZONS, forecast_feeder_load, forecast_pv_feeders, naive_references
 from derms.forecast.load import fit_load_model
 from derms.forecast.nws import NwsGridpointForecast
-from derms.forecast.pv import PvSites
+from derms.forecast.pv import PvSites, forecast_pv, pvwatts_ac
+from derms.forecast.pv_history import forecast_pv_from_history
+from derms.forecast.weather import TmyFileSource, pvlib_data_file
 
 pytest.importorskip("pmdarima", reason="the 'backtest' extra (pmdarima) carries the real load series")
 from derms.forecast.backtest import taylor_load
@@ -55,3 +57,33 @@ def test_pv_per_site_and_feeder():
     per_site, per_feeder = forecast_pv_feeders(sites, w, n_feeders=3)
     assert per_feeder.values.shape == (3, 24, 3)
     assert per_feeder.p90[:, 1] == pytest.approx(2 * per_site.p90[:, 1])
+
+
+def test_pv_without_weather_comes_from_the_metered_history():
+    """No weather source: the sites' metered power (PVWatts on the Greensboro TMY3, 14 days,
+    hourly) gives the next 4 hours by CLIPER; with a weather forecast the history is not used."""
+    s = PvSites(
+        np.full(4, 36.1),
+        np.full(4, -79.95),
+        np.full(4, 20.0),
+        np.array([150.0, 180.0, 180.0, 210.0]),
+        np.full(4, 4000.0),
+        np.full(4, 3800.0),
+        feeder=np.array([0, 1, 1, 2]),
+    )
+    tmy = TmyFileSource(pvlib_data_file("723170TYA.CSV"))
+    w = tmy.weather(datetime(2026, 6, 7, tzinfo=UTC), datetime(2026, 6, 21, 15, tzinfo=UTC))
+    metered = pvwatts_ac(s, w.times, w.ghi[:, None], w.temp_air[:, None], w.wind_speed[:, None], 3600)
+    history = {"history_times": w.times, "history_w": metered}
+    per_site, per_feeder = forecast_pv_feeders(s, None, n_feeders=3, horizon_s=HORIZONS["4 h"], **history)
+    assert per_site.times[0] == np.datetime64("2026-06-21T15:00:00")
+    assert per_site.values == pytest.approx(forecast_pv_from_history(s, w.times, metered, 4).values)
+    assert per_feeder.values.shape == (3, 4, 3) and (per_feeder.p50[:, 1] > 1000.0).all()  # 11:00-15:00 EDT
+    assert per_feeder.p50[:, 1] == pytest.approx(per_site.p50[:, 1] + per_site.p50[:, 2])
+    ahead = tmy.weather(datetime(2026, 6, 21, 15, tzinfo=UTC), datetime(2026, 6, 21, 19, tzinfo=UTC))
+    with_weather, _ = forecast_pv_feeders(s, ahead, horizon_s=HORIZONS["4 h"], **history)
+    assert with_weather.values == pytest.approx(forecast_pv(s, ahead).values)
+    with pytest.raises(ValueError, match="without a weather forecast"):
+        forecast_pv_feeders(s, None)
+    with pytest.raises(ValueError, match="multiple"):
+        forecast_pv_feeders(s, None, horizon_s=HORIZONS["15 min"], **history)  # hourly data

@@ -18,6 +18,7 @@ import numpy as np
 from derms.forecast.load import LoadModel, forecast_load
 from derms.forecast.naive import residual_quantiles
 from derms.forecast.pv import PvSites, forecast_pv
+from derms.forecast.pv_history import forecast_pv_from_history
 from derms.forecast.quantiles import QuantileForecast
 from derms.forecast.weather import WeatherFrame
 
@@ -94,8 +95,31 @@ def forecast_feeder_load(
 
 
 def forecast_pv_feeders(
-    sites: PvSites, weather: WeatherFrame | list[WeatherFrame], *, n_feeders: int | None = None
+    sites: PvSites,
+    weather: WeatherFrame | list[WeatherFrame] | None,
+    *,
+    n_feeders: int | None = None,
+    history_times: np.ndarray | None = None,
+    history_w: np.ndarray | None = None,
+    horizon_s: int | None = None,
 ) -> tuple[QuantileForecast, QuantileForecast]:
-    """PV injection [W] per site and per feeder (``sites.feeder``) over the weather's intervals."""
-    per_site = forecast_pv(sites, weather)
+    """PV injection [W] per site and per feeder (``sites.feeder``).
+
+    With a weather forecast (one frame, or one per ``sites.weather_index``) the PVWatts chain
+    (:func:`~derms.forecast.pv.forecast_pv`) runs over the weather's intervals, and any
+    history passed is not used. With ``weather=None`` — no weather source configured — the
+    forecast comes from the sites' own metered AC power ``history_w`` ``(T, N)`` on
+    ``history_times`` (UTC interval starts, NaN where unmetered) for the ``horizon_s``
+    seconds after its newest interval (:func:`~derms.forecast.pv_history.forecast_pv_from_history`).
+    """
+    if weather is not None:
+        per_site = forecast_pv(sites, weather)
+    else:
+        if history_times is None or history_w is None or horizon_s is None:
+            raise ValueError("without a weather forecast, pass history_times, history_w and horizon_s")
+        times = np.asarray(history_times).astype("datetime64[s]")
+        if len(times) < 2:
+            raise ValueError("need at least two history intervals")
+        interval_s = int((times[1] - times[0]) // np.timedelta64(1, "s"))
+        per_site = forecast_pv_from_history(sites, times, history_w, _steps(horizon_s, interval_s))
     return per_site, per_site.roll_up(sites.feeder, n_feeders)
