@@ -47,11 +47,13 @@ from derms.fleet.state import FleetState
 from derms.grid.model import NetworkModel
 from derms.orchestration import live, objective_store
 from derms.orchestration.ac import AcNetwork
+from derms.orchestration.baseline_refresh import PROFILE_KINDS, Commanded, refreshed_baselines
 from derms.orchestration.engine import Orchestrator, Outcome
 from derms.orchestration.grid import GridConstraints
 from derms.orchestration.inputs import Preferences
 from derms.orchestration.tables import command_events, commands
 from derms.orchestration.tracker import DispatchTracker
+from derms.programs.baselines import CAISO_10_IN_10, LikeDayRule
 from derms.store import audit
 from derms.store import registry as reg
 from derms.store.scope import TenantScope
@@ -82,6 +84,8 @@ class _Command:
     end: datetime
     sent_at: datetime
     baseline_w: float
+    """The DER's power before its run of commands began (at ``since``)."""
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,9 @@ class ServiceOptions:
     time_limit_s: float = 1.0
     with_grid: bool = True
     """Grid limits as linear sensitivities of the network model (AC power flow)."""
+    baseline_rule: LikeDayRule | None = CAISO_10_IN_10
+    """Like-day rule of the baselines of commanded loads, refreshed at each interval plan
+    (:mod:`derms.orchestration.baseline_refresh`); None keeps their pre-command values."""
 
 
 class OrchestrationService:
@@ -149,6 +156,8 @@ class OrchestrationService:
         self.replans = 0
         self.last_outcome: Outcome | None = None
         self._in_force: dict[tuple[str, str], _Command] = {}
+        self._refreshed: dict[str, tuple[datetime, float]] = {}
+        """Like-day baseline [W] of commanded loads at this interval, by the start of their run."""
         self._offline: set[str] = set()
         self.held: set[str] = set()
         """DERs held at what they deliver for the rest of the interval (not measured again)."""
@@ -338,7 +347,7 @@ class OrchestrationService:
         return self._grid
 
     def _inputs(self, active: list[Objective], grid: GridConstraints | None) -> Orchestrator:
-        base = live.baseline_p(self.state, {k[0]: c.baseline_w for k, c in self._in_force.items()})
+        base = live.baseline_p(self.state, self._baselines())
         now_ms = self.clock.now().timestamp() * 1000.0
         rows = live.planned_rows(self.state, now_ms)
         fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms)
@@ -379,11 +388,37 @@ class OrchestrationService:
         orch.objectives = planned
         return orch
 
+    def _baselines(self) -> dict[str, float]:
+        """Baseline [W] of each DER under a command: its like-day value at this interval when
+        refreshed for its current run, else its pre-command power."""
+        out = {}
+        for (der_id, _), c in self._in_force.items():
+            since, w = self._refreshed.get(der_id, (None, c.baseline_w))
+            out[der_id] = w if since == c.since else c.baseline_w
+        return out
+
+    def _refresh_baselines(self, now: datetime) -> dict[str, tuple[datetime, float]]:
+        """Like-day baselines of the commanded C&I loads (one telemetry and one command query)."""
+        rule = self.options.baseline_rule
+        loads = {
+            der_id: Commanded(self.state.index[der_id], c.since, c.baseline_w)
+            for (der_id, _), c in self._in_force.items()
+            if der_id in self.state.index
+            and (der := self._ders.get(der_id)) is not None
+            and der.kind in PROFILE_KINDS
+        }
+        if rule is None or not loads:
+            return {}
+        got = refreshed_baselines(self.engine, loads, now, dt_s=self.options.dt_s, rule=rule)
+        return {der_id: (loads[der_id].since, w) for der_id, w in got.items()}
+
     async def _plan(self, active: list[Objective], now: datetime, slot: int) -> None:
         self.refresh()
         grid = await asyncio.to_thread(self._grid_rows)
-        orch = self._inputs(active, grid)
         same_slot = slot == self._slot
+        if not same_slot:
+            self._refreshed = await asyncio.to_thread(self._refresh_baselines, now)
+        orch = self._inputs(active, grid)
         if not orch.objectives:
             self._slot, self._changed = slot, False
             await self._release(list(self._in_force), "no objective planned")
@@ -413,11 +448,10 @@ class OrchestrationService:
             seen = self.state.last_seen_ms[row]
             if np.isfinite(seen) and seen >= due.timestamp() * 1000 and np.isfinite(self.state.p_w[row]):
                 measured[der_id] = float(self.state.p_w[row])
-        baselines = {d: c.baseline_w for (d, _), c in self._in_force.items()}
         short = self.tracker.measure(
             measured,
             tolerance_w=self.options.tolerance_w,
-            baseline_w=baselines,
+            baseline_w=self._baselines(),
             tolerance_share=self.options.tolerance_share,
         )
         return {d: measured[d] for d in short}
@@ -448,8 +482,12 @@ class OrchestrationService:
             previous = self._in_force.get(_key(sp))
             row = self.state.index.get(sp.der_id)
             measured = float(np.nan_to_num(self.state.p_w[row])) if row is not None else 0.0
-            baseline = previous.baseline_w if previous is not None else measured
-            self._in_force[_key(sp)] = _Command(cid, control_to_dict(sp.control), sp.end, now, baseline)
+            baseline, since = (
+                (previous.baseline_w, previous.since) if previous is not None else (measured, now)
+            )
+            self._in_force[_key(sp)] = _Command(
+                cid, control_to_dict(sp.control), sp.end, now, baseline, since
+            )
         shortfall = {k: float(np.nansum(v)) for k, v in outcome.solution.shortfall_w.items()}
         with self.engine.begin() as conn:
             audit.append(
