@@ -9,6 +9,8 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
   solves, the plan and its recorded inputs are saved and the setpoints are sent through the
   :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle);
   commands run to the next interval boundary plus ``overlap_s``, so plans hand over without gaps.
+* A DER under a command keeps its pre-command power as its baseline; a commanded C&I load's is
+  refreshed at each interval plan from like days (:mod:`derms.orchestration.baseline_refresh`).
 * Commands no longer wanted are released at once: those of DERs a new plan leaves out (an
   objective cancelled, a device no longer needed), and all of them when no objective is active
   (:meth:`~derms.orchestration.tracker.DispatchTracker.release`: native cancel, else superseded
