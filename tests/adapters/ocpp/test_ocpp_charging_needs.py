@@ -103,6 +103,35 @@ async def test_notified_need_is_published_and_metered_down(csms: tuple[OcppAdapt
     assert state.fresh_state(now_ms, 900.0)[0] and not state.fresh_state(now_ms + 901_000, 900.0)[0]
 
 
+async def test_departure_ends_the_transaction_and_clears_the_need(csms: tuple[OcppAdapter, Seen]) -> None:
+    adapter, seen = csms
+    await adapter.register_device(charger("SIM201/1"))
+    clock = SystemClock()
+    sim = SimChargePoint(
+        "SIM201",
+        f"ws://127.0.0.1:{adapter.csms.port}/ocpp",
+        clock,
+        version="2.0.1",
+        password=PASSWORDS["SIM201"],
+        meter_interval_s=0.1,
+        need_wh=20_000.0,
+        departure=clock.now() + dt.timedelta(seconds=1),
+    )
+    task = asyncio.create_task(sim.run())
+    try:
+        await seen.wait(lambda m: m.subject == "der.state.ocpp")
+        cleared = await seen.wait(
+            lambda m: m.subject == "der.state.ocpp" and m.data["ev_energy_needed_wh"] == [None]
+        )
+        await seen.wait(lambda m: m.subject == "telemetry.ocpp" and m.data["p_w"][0] == 0.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert cleared.data["ev_departure_ms"] == [None]
+    ended = [m for m in seen.messages if m.subject == "der.status.ocpp" and "Ended" in m.data["detail"]]
+    assert len(ended) == 1 and needs(seen)[-1] == cleared.data  # nothing after the vehicle left
+
+
 async def test_ocpp16_sessions_publish_no_need(csms: tuple[OcppAdapter, Seen]) -> None:
     adapter, seen = csms
     await adapter.register_device(charger("SIM16/1"))

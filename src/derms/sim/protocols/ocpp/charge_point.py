@@ -6,6 +6,8 @@ them (:mod:`.composite`) and reports the power it draws under the composite limi
 MeterValues every ``meter_interval_s`` of its clock. Given ``need_wh``, the vehicle stops
 drawing once that much is delivered and an OCPP 2.0.1 station announces it (with
 ``departure``) in NotifyEVChargingNeeds (K15, AC parameters) after the transaction starts.
+At ``departure`` the vehicle leaves: the transaction ends (1.6 StopTransaction, 2.0.1
+TransactionEvent ``Ended``) and the station draws nothing more.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class SimChargePoint:
 
     # the device
     def power_w(self) -> float:
-        if self.need_wh is not None and self.energy_wh >= self.need_wh:
+        if self.tx_id is None or (self.need_wh is not None and self.energy_wh >= self.need_wh):
             return 0.0
         limit = self.store.limit_at(1, self.clock.now(), self.tx_id, self.tx_start)
         return min(self.ev_max_w, limit) if limit is not None else self.ev_max_w
@@ -132,6 +134,9 @@ class SimChargePoint:
                 await session.boot()  # type: ignore[union-attr]
                 self.booted.set()
                 while True:
+                    if self.tx_id is not None and self.departure and self.clock.now() >= self.departure:
+                        await session.end()  # type: ignore[union-attr]
+                        self.tx_id = None
                     await session.meter(self.power_w())  # type: ignore[union-attr]
                     await self.clock.sleep(self.meter_interval_s)
                     self.energy_wh += self.power_w() * self.meter_interval_s / 3600.0
@@ -157,10 +162,18 @@ class _Session16(Cp16):
         self.sim.tx_start = self.sim.clock.now()
         await self.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
 
+    async def end(self) -> None:
+        await self.call(
+            call16.StopTransaction(
+                meter_stop=round(self.sim.energy_wh), timestamp=iso(self.sim.clock.now()),
+                transaction_id=int(self.sim.tx_id or 0), reason="EVDisconnected",
+            )
+        )  # fmt: skip
+
     async def meter(self, watts: float) -> None:
         await self.call(
             call16.MeterValues(
-                connector_id=1, transaction_id=int(self.sim.tx_id or 0),
+                connector_id=1, transaction_id=int(self.sim.tx_id) if self.sim.tx_id else None,
                 meter_value=[{"timestamp": iso(self.sim.clock.now()), "sampled_value": [
                     {"value": f"{watts:.1f}", "measurand": "Power.Active.Import", "unit": "W"},
                     {"value": f"{self.sim.energy_wh:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
@@ -236,6 +249,15 @@ class _Session201(Cp201):
                 )
             )  # fmt: skip
             self.sim.needs_status = str(result.status)
+
+    async def end(self) -> None:
+        await self.call(
+            call201.TransactionEvent(
+                event_type="Ended", timestamp=iso(self.sim.clock.now()), trigger_reason="EVDeparted", seq_no=1,
+                transaction_info={"transaction_id": self.sim.tx_id, "stopped_reason": "EVDisconnected"},
+                evse={"id": 1, "connector_id": 1},
+            )
+        )  # fmt: skip
 
     async def meter(self, watts: float) -> None:
         await self.call(
