@@ -9,7 +9,7 @@ does not allow (duplicates, late reports after a final state) are ignored. A com
 acknowledged by its deadline is sent again, up to ``max_attempts``, then FAILED. Delivery is
 measured against telemetry while a command is active, one-sided: only a shortfall in the
 direction the device was asked to move counts. Commands no longer wanted are released
-(:meth:`DispatchTracker.release`): cancelled natively where the adapter can (OpenADR), else
+(:meth:`DispatchTracker.release`): cancelled natively where the adapter can (OpenADR, IEEE 2030.5), else
 superseded by a short command (``release_s``) on the same control slot.
 """
 
@@ -41,8 +41,9 @@ log = structlog.get_logger(__name__)
 
 @runtime_checkable
 class Cancels(Protocol):
-    """An adapter that can withdraw a sent command natively (OpenADR event cancellation) and
-    reports it CANCELLED."""
+    """An adapter that can withdraw a sent command natively (OpenADR event cancellation, 2030.5
+    DERControl cancelled) and reports it CANCELLED; raises NotFound for a command it no longer
+    holds (never sent there, or finished)."""
 
     async def cancel(self, command_id: str) -> None: ...
 
