@@ -48,6 +48,7 @@ def test_samples_of_one_der_at_one_instant_are_merged() -> None:
         Telemetry("a", T, p_w=1.0),
         Telemetry("b", T, v_v=230.0, quality=DataQuality.ESTIMATED, available=False),
         Telemetry("b", later, p_w=2400.0),
+        Telemetry("a", T, p_w=2.0),  # the same quantity again: a sample of its own
     ]
     assert merged(samples) == [
         Telemetry(
@@ -62,6 +63,7 @@ def test_samples_of_one_der_at_one_instant_are_merged() -> None:
         ),
         Telemetry("a", T, p_w=1.0),
         Telemetry("b", later, p_w=2400.0),
+        Telemetry("a", T, p_w=2.0),
     ]
 
 

@@ -27,24 +27,28 @@ _QUANTITIES = ("p_w", "q_var", "v_v", "f_hz", "soc")
 
 
 def merged(samples: Iterable[Telemetry]) -> list[Telemetry]:
-    """One sample per DER and timestamp, in first-seen order: each quantity the last one
-    given, a known status over UNKNOWN, unavailable if any sample says so, the worst quality."""
-    out: dict[tuple[str, datetime], Telemetry] = {}
+    """Samples of one DER and timestamp merged, in order: a sample joins the last one of its DER
+    and timestamp unless both give the same quantity (a repeated reading stays a sample of its
+    own). A known status wins over UNKNOWN, unavailable if either says so, the worse quality."""
+    out: list[Telemetry] = []
+    last: dict[tuple[str, datetime], int] = {}
     for s in samples:
         key = (s.der_id, s.ts)
-        have = out.get(key)
-        if have is None:
-            out[key] = s
+        given = {q: v for q in _QUANTITIES if (v := getattr(s, q)) is not None}
+        at = last.get(key)
+        if at is None or any(getattr(out[at], q) is not None for q in given):
+            last[key] = len(out)
+            out.append(s)
             continue
-        values = {q: getattr(s, q) for q in _QUANTITIES if getattr(s, q) is not None}
-        out[key] = replace(
+        have = out[at]
+        out[at] = replace(
             have,
-            **values,
+            **given,
             status=have.status if s.status is OperationalStatus.UNKNOWN else s.status,
             available=have.available and s.available,
             quality=max(have.quality, s.quality),
         )
-    return list(out.values())
+    return out
 
 
 class TelemetryBatcher:
