@@ -15,6 +15,7 @@ from derms.core.columns import TelemetryColumns
 from derms.core.der import DerKind
 from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
 from derms.orchestration.baseline_refresh import Commanded, refreshed_baselines
+from derms.orchestration.service import ServiceOptions
 from derms.store.telemetry import TelemetryStore
 from tests.orchestration.service_rig import START, Rig, start_rig
 
@@ -100,3 +101,9 @@ async def test_without_history_the_pre_command_baseline_stays(rig: Rig) -> None:
     assert pre and service._refreshed == {}
     for d, w in pre.items():
         assert _baseline_of(rig, d) == pytest.approx(w)
+
+
+def test_an_interval_that_does_not_divide_the_day_into_hours_needs_the_refresh_off() -> None:
+    with pytest.raises(ValueError, match="multiple of 24"):
+        ServiceOptions(dt_s=7200.0)
+    assert ServiceOptions(dt_s=7200.0, baseline_rule=None).baseline_rule is None

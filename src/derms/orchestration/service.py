@@ -125,6 +125,10 @@ class ServiceOptions:
     """Like-day rule of the baselines of commanded loads, refreshed at each interval plan
     (:mod:`derms.orchestration.baseline_refresh`); None keeps their pre-command values."""
 
+    def __post_init__(self) -> None:
+        if self.baseline_rule is not None and (86_400 % self.dt_s or 86_400 // self.dt_s % 24):
+            raise ValueError("like-day baselines need dt_s to divide a day into a multiple of 24 intervals")
+
 
 class OrchestrationService:
     """Composes the orchestrator, the dispatch tracker and the live fleet (see module docstring)."""
