@@ -118,3 +118,15 @@ def test_too_little_history_or_a_run_from_yesterday_falls_back(db_engine: Engine
     assert refreshed_baselines(db_engine, commanded, NOW, dt_s=STEP) == {}
     prefill_more = {"load-0": Commanded(0, TODAY - timedelta(minutes=30), -30_000.0)}
     assert refreshed_baselines(db_engine, prefill_more, NOW, dt_s=STEP) == {}  # began yesterday
+
+
+def test_history_compacted_by_retention_gives_the_same_baseline(db_engine: Engine) -> None:
+    prefill(db_engine, {0: 20})
+    command_window(db_engine, 0, 1, 17.0, 19.0)
+    commanded = {"load-0": Commanded(0, SINCE, -33_000.0)}
+    raw = refreshed_baselines(db_engine, commanded, NOW, dt_s=STEP)
+    store = TelemetryStore(db_engine)
+    done = store.apply_retention(NOW, raw_days=0.5, rollup_interval_s=STEP)
+    assert done["raw_removed"] == 20 * K * 2 and done["rollups_written"] == 20 * K
+    assert refreshed_baselines(db_engine, commanded, NOW, dt_s=STEP) == pytest.approx(raw, rel=1e-12)
+    assert raw["load-0"] == pytest.approx(expected(0, weekdays_back(20, {1}), -33_000.0), rel=1e-9)

@@ -15,7 +15,8 @@ most recent like weekdays in 45 days, at least 5; weekends 4 of 4), computed by
   windows, one query) is missing data, so a day commanded in the event period is no like day.
 * The same-day adjustment is multiplicative (capped ±20 %), from the DER's pre-command power
   (the value used before this refresh) in the interval before its run of commands began.
-* Days are UTC calendar days; there is no holiday calendar.
+* Days are UTC calendar days (an evening event in the Americas crosses UTC midnight and then
+  falls back to the pre-command value); there is no holiday calendar.
 * Only :data:`PROFILE_KINDS` (C&I loads): an EV's charging follows its sessions, a thermostat
   or water heater the weather and its tank, storage its own state and PV the sun.
 

@@ -404,7 +404,7 @@ class OrchestrationService:
         return out
 
     def _refresh_baselines(self, now: datetime) -> dict[str, tuple[datetime, float]]:
-        """Like-day baselines of the commanded C&I loads (one telemetry and one command query)."""
+        """Like-day baselines of the commanded C&I loads (three statements for all of them)."""
         rule = self.options.baseline_rule
         loads = {
             der_id: Commanded(self.state.index[der_id], c.since, c.baseline_w)
