@@ -8,9 +8,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from derms.adapters.base import AdapterContext
+from derms.bus import MemoryBus
+from derms.core.clock import ManualClock
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.device_state import DeviceState, decode_device_states, encode_device_states
 from derms.fleet.state import FleetState
+from derms.fleet.tracker import FleetTracker
 
 T0 = datetime(2026, 7, 15, 18, tzinfo=UTC)
 
@@ -63,3 +67,23 @@ def test_malformed_reports_are_refused() -> None:
         decode_device_states({k: v for k, v in batch.items() if k != "ts_ms"}, state.index)
     with pytest.raises(ValueError, match=">= 0"):
         DeviceState("wh", T0, tank_wh=-1.0)
+
+
+async def test_tracker_applies_device_state_from_the_bus() -> None:
+    clock = ManualClock(T0)
+    state = fleet()
+    async with MemoryBus(clock) as bus:
+        tracker = FleetTracker(bus, state, clock, None, flush_s=60)
+        await tracker.start()
+        context = AdapterContext(bus, clock, "ocpp")
+        await context.publish_device_state(
+            [DeviceState("ev", T0, ev_energy_needed_wh=4_000.0), DeviceState("x", T0)]
+        )
+        await context.publish_state_columns(
+            ["th"], round(T0.timestamp() * 1000), {"temp_c": np.array([23.0])}
+        )
+        await bus.publish("der.state.ocpp", {"der_id": ["ev"], "ts_ms": [1]})  # malformed: dropped
+        await bus.drain()
+        await tracker.stop()
+    assert state.ev_energy_needed_wh[0] == 4_000.0 and state.temp_c[1] == 23.0
+    assert np.isnan(state.temp_out_c[1]) and tracker.unknown == {"x"}

@@ -102,8 +102,12 @@ class FleetTracker:
         except ValueError as exc:
             log.warning("dropped malformed device state batch", subject=message.subject, error=str(exc))
             return
-        if unknown:
-            log.warning("device state of unregistered DERs", subject=message.subject, der_ids=unknown[:20])
+        new = set(unknown) - self.unknown
+        if new:
+            log.warning(
+                "device state of unregistered DERs", subject=message.subject, der_ids=sorted(new)[:20]
+            )
+            self.unknown |= new
         self.state.apply_device_state(cols)
 
     async def _flush_periodically(self) -> None:
