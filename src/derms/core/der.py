@@ -65,6 +65,14 @@ class Capabilities:
     sheddable_fraction: float = 1.0
     """Share of its present consumption a flexible load can shed (e.g. a C&I site's process
     load that may be curtailed) [-]; 1 for loads that can shed all of it."""
+    r_k_per_w: float | None = None
+    """Thermostat: 1R1C thermal resistance between its zone and outdoors [K/W]; None when not
+    declared (the planner then assumes a class-typical house, see
+    ``derms.orchestration.live``)."""
+    c_j_per_k: float | None = None
+    """Thermostat: 1R1C thermal capacitance of its zone [J/K]; None when not declared."""
+    cop: float | None = None
+    """Thermostat: coefficient of performance of its cooling unit [-]; None when not declared."""
     v_nom: float = 230.0
     """Nominal AC voltage [V]."""
     phases: int = 1
@@ -83,6 +91,10 @@ class Capabilities:
             problems.append("round_trip_efficiency must be in (0, 1]")
         if not 0 <= self.sheddable_fraction <= 1:
             problems.append("sheddable_fraction must be in [0, 1]")
+        for name in ("r_k_per_w", "c_j_per_k", "cop"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                problems.append(f"{name} must be > 0 when given")
         if self.phases not in (1, 2, 3):
             problems.append("phases must be 1, 2 or 3")
         if problems:

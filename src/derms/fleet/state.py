@@ -40,6 +40,9 @@ _FLOAT_COLUMNS = (
     "var_max_inject",
     "var_max_absorb",
     "ramp_w_per_s",
+    "r_k_per_w",
+    "c_j_per_k",
+    "cop",
     *STATE_FIELDS,
     "state_ms",
 )
@@ -125,6 +128,9 @@ class FleetState:
             self.var_max_inject[row] = caps.var_max_inject
             self.var_max_absorb[row] = caps.var_max_absorb
             self.ramp_w_per_s[row] = np.nan if caps.ramp_w_per_s is None else caps.ramp_w_per_s
+            for name in ("r_k_per_w", "c_j_per_k", "cop"):
+                value = getattr(caps, name)
+                getattr(self, name)[row] = np.nan if value is None else value
 
     def set_feeders(self, der_rows: Sequence[int], feeder_ids: Sequence[str | None]) -> None:
         """Move DERs to other feeders (after a switch operation or an outage)."""

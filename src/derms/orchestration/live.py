@@ -8,10 +8,10 @@ PV (curtailment), C&I load, and the energy-limited loads whose kind-specific sta
   NotifyEVChargingNeeds less the energy metered since; the simulator's sessions). Chargers
   without a known need (OCPP 1.6, no vehicle) are left out.
 * Thermostats in cooling (outdoor above indoor temperature; the flexibility model is the
-  cooling 1R1C model) with their indoor and outdoor temperature. The registry holds no thermal
-  parameters, so R, C and COP are class-typical values (:data:`THERMOSTAT_R_K_PER_W`,
-  :data:`THERMOSTAT_C_J_PER_K`, :data:`THERMOSTAT_COP`); comfort is ±1 K around the reported
-  temperature (``Preferences`` default).
+  cooling 1R1C model) with their indoor and outdoor temperature. R, C and COP are the
+  registered ``Capabilities.r_k_per_w``/``c_j_per_k``/``cop``, else class-typical values
+  (:data:`THERMOSTAT_R_K_PER_W`, :data:`THERMOSTAT_C_J_PER_K`, :data:`THERMOSTAT_COP`);
+  comfort is ±1 K around the reported temperature (``Preferences`` default).
 * Water heaters with their stored and maximum tank energy (CTA-2045 commodity read); the hot
   water draw is not reported, so none is assumed over the interval.
 
@@ -127,12 +127,18 @@ def fleet_input(
         ev_departure_s=(state.ev_departure_ms[rows] - now_ms) / 1000.0,
         temp_c=state.temp_c[rows],
         temp_out_c=state.temp_out_c[rows],
-        r_k_per_w=np.where(thermostat, THERMOSTAT_R_K_PER_W, np.nan),
-        c_j_per_k=np.where(thermostat, THERMOSTAT_C_J_PER_K, np.nan),
-        cop=np.where(thermostat, THERMOSTAT_COP, 1.0),
+        r_k_per_w=_declared(state.r_k_per_w[rows], thermostat, THERMOSTAT_R_K_PER_W, np.nan),
+        c_j_per_k=_declared(state.c_j_per_k[rows], thermostat, THERMOSTAT_C_J_PER_K, np.nan),
+        cop=_declared(state.cop[rows], thermostat, THERMOSTAT_COP, 1.0),
         tank_wh=np.minimum(state.tank_wh[rows], tank_max),
         tank_max_wh=tank_max,
     )
+
+
+def _declared(values: np.ndarray, rows: np.ndarray, default: float, other: float) -> np.ndarray:
+    """A registered thermal parameter on ``rows`` (``default`` where not declared), ``other``
+    elsewhere."""
+    return np.where(rows, np.where(np.isnan(values), default, values), other)
 
 
 def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarray:
