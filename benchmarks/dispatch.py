@@ -98,7 +98,7 @@ def cvxpy_baseline(problem: Problem) -> tuple[float, float]:
         slack = cp.Variable(len(active), nonneg=True)
         delivered = cp.sum(u[m][:, active] - v[m][:, active], axis=0)
         cons.append(delivered + slack >= tgt.value_w[active])
-        cost = cost + cp.sum(slack) * tgt.penalty * dt_h / 1000.0
+        cost = cost + cp.sum(cp.multiply(slack, tgt.penalties()[active])) * dt_h / 1000.0
     if steps > 1:
         e_rows = np.flatnonzero(f.has_energy)
         e = cp.Variable((len(e_rows), steps))

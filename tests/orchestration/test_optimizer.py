@@ -6,6 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -115,3 +116,45 @@ def test_identical_devices_aggregate_exactly() -> None:
     exact = solve(problem, aggregate="exact")
     assert shares.groups == 1 and exact.groups == n
     assert shares.cost == pytest.approx(exact.cost, rel=1e-7)
+
+
+def _one_battery(steps: int, soc: float, **prefs: Any) -> tuple[FleetInput, Preferences]:
+    fleet = FleetInput.build(
+        ["b"],
+        kind=kind_code(DerKind.HOME_BATTERY),
+        feeder=0,
+        bus=0,
+        soc=soc,
+        w_max=5000.0,
+        w_max_consume=5000.0,
+        wh_max=10_000.0,
+    )
+    return fleet, Preferences.build(1, steps, **prefs)
+
+
+def test_a_shortfall_falls_on_the_later_interval() -> None:
+    # Energy for one interval at the rating, a target at the rating in two: the plan meets the
+    # nearer one (about to be dispatched) and leaves the later one short.
+    fleet, prefs = _one_battery(2, soc=0.125)
+    f = flexibility(fleet, prefs, steps=2)
+    problem = Problem(
+        fleet.der_ids,
+        f,
+        prefs.cost_up,
+        prefs.cost_down,
+        prefs.reliability,
+        fleet.feeder,
+        fleet.bus,
+        targets=(Target("t", np.ones(1, bool), np.full(2, 5000.0)),),
+    )
+    sol = solve(problem)
+    assert sol.shortfall_w["t"] == pytest.approx([0.0, 5000.0], abs=1e-6)
+    assert plan_cost(problem, sol.p_w) == pytest.approx(sol.cost, rel=1e-9)
+
+
+def test_contract_limits_may_differ_per_step() -> None:
+    fleet, prefs = _one_battery(3, soc=0.5, contract_down_w=np.array([[0.0, 1000.0, np.inf]]))
+    f = flexibility(fleet, prefs, steps=3)
+    assert f.p_lo[0] == pytest.approx([0.0, -1000.0, -5000.0])
+    with pytest.raises(ValueError, match="contract_up_w must have shape"):
+        Preferences.build(1, 3, contract_up_w=np.zeros((1, 2)))

@@ -220,8 +220,8 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
     b.floor(fleet.p_w[:, None] - ramp, Binding.RAMP)
     base = np.clip(base, b.lo, b.hi)
     # Contract limits on the deviation from the baseline.
-    b.cap(base + prefs.contract_up_w[:, None], Binding.CONTRACT)
-    b.floor(base - prefs.contract_down_w[:, None], Binding.CONTRACT)
+    b.cap(base + prefs.contract_up_w, Binding.CONTRACT)
+    b.floor(base - prefs.contract_down_w, Binding.CONTRACT)
 
     # Warranty: daily cycle budget of discharge energy.
     budget = np.full(n, np.inf)

@@ -166,6 +166,7 @@ class Preferences:
     cycles_today: np.ndarray
     max_daily_cycles: np.ndarray
     contract_up_w: np.ndarray
+    """Largest deviation up from the baseline [W], ``(n, steps)`` (given per DER or per step)."""
     contract_down_w: np.ndarray
     comfort_min_c: np.ndarray
     comfort_max_c: np.ndarray
@@ -189,7 +190,20 @@ class Preferences:
         unknown = set(columns) - set(defaults) - {"opt_out"}
         if unknown:
             raise ValueError(f"unknown preference columns: {sorted(unknown)}")
-        values = {k: _array(columns.get(k), n, float, v) for k, v in defaults.items()}
+        values = {
+            k: _array(None if np.ndim(columns.get(k)) == 2 else columns.get(k), n, float, v)
+            for k, v in defaults.items()
+        }
+        for name in ("contract_up_w", "contract_down_w"):  # per DER, or per DER and step
+            value = columns.get(name)
+            if value is not None and np.ndim(value) == 2:
+                if np.shape(value) != (n, steps):
+                    raise ValueError(
+                        f"{name} must have shape ({n},) or ({n}, {steps}), got {np.shape(value)}"
+                    )
+                values[name] = np.array(value, float)
+            else:
+                values[name] = np.repeat(values[name][:, None], steps, axis=1)
         opt = columns.get("opt_out")
         opt_out = np.zeros((n, steps), bool) if opt is None else np.asarray(opt, bool)
         if opt_out.ndim == 1:

@@ -301,8 +301,9 @@ def solve(
 
     for tgt in problem.targets:
         members = np.flatnonzero(tgt.members[first])
+        penalties = tgt.penalties()
         for t in np.flatnonzero(~np.isnan(tgt.value_w)):
-            slack = b.cols(np.array([tgt.penalty * dt_h / 1000.0]), np.zeros(1), np.array([np.inf]))
+            slack = b.cols(np.array([penalties[t] * dt_h / 1000.0]), np.zeros(1), np.array([np.inf]))
             rhs = (
                 tgt.value_w[t]
                 if tgt.sense is Sense.DELIVER

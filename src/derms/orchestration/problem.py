@@ -18,6 +18,10 @@ class Sense(StrEnum):
     """Members' remaining upward headroom >= value (reserve holding)."""
 
 
+SOONER = 1e-3
+"""Relative extra shortfall cost per step nearer now (:meth:`Target.penalties`)."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Target:
     """One soft target row per step; ``value_w`` is NaN in steps where it is inactive."""
@@ -32,6 +36,13 @@ class Target:
     def penalty(self) -> float:
         """Cost of a shortfall per kWh: far above any device cost, higher for lower priority numbers."""
         return 1e4 * 100.0 / (100.0 + max(self.priority, 0))
+
+    def penalties(self) -> np.ndarray:
+        """Shortfall cost per kWh in each step: :attr:`penalty`, ``SOONER`` more per step nearer
+        now, so of two plans short by the same energy the LP picks the one that meets the nearer
+        intervals (they are about to be dispatched; later ones are planned again)."""
+        steps = len(self.value_w)
+        return self.penalty * (1.0 + SOONER * np.arange(steps - 1, -1, -1, dtype=float))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

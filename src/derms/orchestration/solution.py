@@ -84,5 +84,5 @@ def plan_cost(problem: Problem, p: np.ndarray) -> float:
     up, down = np.maximum(d, 0.0), np.maximum(-d, 0.0)
     cost = ((problem.cost_up[:, None] - priced) * up + (problem.cost_down[:, None] + priced) * down).sum()
     short = shortfalls(problem, p)
-    penalty = sum(float(short[t.objective_id].sum()) * t.penalty for t in problem.targets)
+    penalty = sum(float((short[t.objective_id] * t.penalties()).sum()) for t in problem.targets)
     return float((cost + penalty) * dt_kh)
