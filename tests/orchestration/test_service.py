@@ -22,6 +22,7 @@ from derms.orchestration.replay import replay
 from derms.orchestration.tables import commands, plans
 from derms.runtime import Runtime
 from derms.settings import Settings
+from derms.sim.physics.battery import BatteryBank
 from derms.store import audit
 from derms.store.schema import objectives
 from tests.orchestration.service_rig import START, Rig, start_rig
@@ -271,7 +272,7 @@ async def test_cancelled_objective_releases_its_devices(rig: Rig) -> None:
         assert abs(now_w - before[der_id]) < abs(asked[der_id] - before[der_id]), der_id
     with rig.runtime.engine.connect() as conn:
         entries = audit.entries(conn, action_prefix="orchestration.release")
-    assert len(entries) == 1 and entries[0].detail["reason"] == "no objective active"
+    assert len(entries) == 1 and entries[0].detail["reason"] == "no objective active or ahead"
     assert set(entries[0].detail["superseded"]) == {
         r.id for r in rows if r.der_id in originals and r.binding != "released"
     }
@@ -331,3 +332,55 @@ async def test_ci_loads_are_asked_for_their_declared_sheddable_share(rig: Rig) -
         asked = cmd.control["w"] - cmd.baseline_w
         got = float(power[rig.sim.fleet.row(der_id)]) - cmd.baseline_w
         assert got >= 0.9 * asked, der_id
+
+
+async def test_storage_charges_ahead_of_an_objective_that_starts_later(rig: Rig) -> None:
+    # Receding horizon: each plan looks to the end of the objective (at most horizon_s) and
+    # dispatches its first step, so batteries too empty for an evening hour charge before it.
+    service = rig.service
+    rows, bank = rig.sim.fleet.model(DerKind.HOME_BATTERY)
+    assert isinstance(bank, BatteryBank)
+    bank.soc[:] = bank.soc_min + 0.1
+    await rig.settle(60.0)  # they report the low state of charge
+    ids = tuple(rig.sim.fleet.der_ids[r] for r in rows)
+    eta_d = np.sqrt(bank.round_trip_efficiency)
+    usable_wh = float(((bank.soc - bank.soc_min) * bank.wh_max).sum())
+    target = 0.4 * float(bank.w_discharge_max.sum())  # a change from the baseline, for an hour
+    assert target * 1.0 / eta_d.min() > 1.5 * usable_wh  # an hour at the target needs more than they hold
+    start = rig.clock.now() + timedelta(hours=1)
+    objective = Objective(
+        "evening",
+        ObjectiveKind.CAPACITY_TARGET,
+        start,
+        timedelta(hours=1),
+        Area(AreaLevel.GROUP, ids),
+        target_w=target,
+    )
+    await service.submit(objective, actor="test")
+    await service.step()
+    first = service.last_outcome
+    assert first is not None and first.problem.steps == 8  # to the objective's end, 15-minute steps
+    charging = {s.der_id for s in first.plan.setpoints if s.der_id in ids}
+    dp = first.solution.p_w[:, 0] - first.problem.flex.base[:, 0]
+    ours = np.isin(np.array(first.problem.der_ids), ids)
+    assert charging and dp[ours].sum() < -0.25 * target  # charging now, an hour before the objective
+    # A plan one interval deep would not have seen the objective at all.
+    assert (
+        replace(service.options, horizon_s=service.options.dt_s).horizon_s
+        < (start - rig.clock.now()).total_seconds()
+    )
+
+    while rig.clock.now() < start:
+        await rig.settle(service.options.dt_s)
+        await service.step()
+    charged_wh = float(((bank.soc - bank.soc_min) * bank.wh_max).sum())
+    assert charged_wh > 2.0 * usable_wh
+    at_start = service.last_outcome
+    assert at_start is not None and at_start.problem.steps == 4
+    # The whole hour is now deliverable: no shortfall in any of its intervals.
+    assert float(at_start.solution.shortfall_w["evening"].sum()) == pytest.approx(0.0, abs=1.0)
+    await rig.settle(service.options.measure_after_s + 60.0)
+    ours = np.isin(np.array(at_start.problem.der_ids), ids)
+    baseline_w = float(at_start.problem.flex.base[ours, 0].sum())
+    delivered_w = sum(float(rig.runtime.fleet.p_w[rig.runtime.fleet.index[d]]) for d in ids) - baseline_w
+    assert delivered_w >= 0.95 * target

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, select
 from derms.core.controls import ControlKind
 from derms.core.der import Der, DerKind
 from derms.core.objectives import AreaLevel, Objective
-from derms.fleet.state import KIND_CODES, FleetState
+from derms.fleet.state import KIND_CODES, STORAGE_CODES, FleetState
 from derms.grid.model import NetworkModel
 from derms.orchestration.inputs import FleetInput
 from derms.orchestration.objectives import Areas
@@ -141,14 +141,18 @@ def _declared(values: np.ndarray, rows: np.ndarray, default: float, other: float
     return np.where(rows, np.where(np.isnan(values), default, values), other)
 
 
-def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarray:
-    """Largest deviation (up, down) of each row from its baseline [W], shape ``(2, n)``.
+def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der], steps: int = 1) -> np.ndarray:
+    """Largest deviation (up, down) of each row from its baseline in each step [W], shape
+    ``(2, n, steps)``.
 
     A load sheds at most its declared ``Capabilities.sheddable_fraction`` of its baseline
-    consumption, and draws no more than its baseline unless it declares ``LOAD_UP``; other
-    kinds are not limited here (their ratings bound them in the flexibility model).
+    consumption, and draws no more than its baseline unless it declares ``LOAD_UP``. For a load
+    with an energy state (EV, thermostat, water heater) that holds only for the first step, the
+    one dispatched: later, drawing more than the baseline is its own rebound after a shed (an EV
+    catching up by its departure, a thermostat recovering its band), which its energy model
+    bounds. Other kinds are not limited here (their ratings bound them in the flexibility model).
     """
-    caps = np.full((2, fleet.n), np.inf)
+    caps = np.full((2, fleet.n, steps), np.inf)
     for i in np.flatnonzero(np.isin(fleet.kind, _LOADS)):
         der = ders.get(fleet.der_ids[i])
         if der is None:
@@ -156,8 +160,21 @@ def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarra
         consumption = max(-float(fleet.p_w[i]), 0.0)
         caps[0, i] = der.capabilities.sheddable_fraction * consumption
         if not der.capabilities.supports(ControlKind.LOAD_UP):
-            caps[1, i] = 0.0
+            rebounds = fleet.kind[i] in (_EV, _THERMOSTAT, _WATER_HEATER)
+            caps[1, i, : 1 if rebounds else steps] = 0.0
     return caps
+
+
+def storage_efficiency(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarray:
+    """One-way efficiency of each row, charging and discharging alike: the square root of a
+    storage DER's registered ``Capabilities.round_trip_efficiency`` (losses split evenly, as
+    the simulator's battery model does), 1 for other kinds."""
+    eta = np.ones(fleet.n)
+    for i in np.flatnonzero(np.isin(fleet.kind, STORAGE_CODES)):
+        der = ders.get(fleet.der_ids[i])
+        if der is not None:
+            eta[i] = float(np.sqrt(der.capabilities.round_trip_efficiency))
+    return eta
 
 
 def areas(state: FleetState, model: NetworkModel) -> Areas:

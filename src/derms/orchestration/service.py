@@ -4,9 +4,10 @@ Runs inside :class:`derms.runtime.Runtime` when a grid model and a fleet are loa
 
 * ``objective.created`` (from ``POST /api/v1/objectives``, the OpenADR VEN, ...) stores the
   objective (idempotent by id) and plans for it; ``objective.cancelled`` withdraws it.
-* Every ``dt_s`` interval with an objective active gets one full plan from the live fleet
-  state (:mod:`derms.orchestration.live`): :class:`~derms.orchestration.engine.Orchestrator`
-  solves, the plan and its recorded inputs are saved and the setpoints are sent through the
+* Every ``dt_s`` interval with an objective active or starting within ``horizon_s`` gets one
+  full plan from the live fleet state (:mod:`derms.orchestration.live`), over a receding
+  horizon to the end of the last objective (at most ``horizon_s``) of which only the first
+  step is dispatched: :class:`~derms.orchestration.engine.Orchestrator` solves, the plan and its recorded inputs are saved and the setpoints are sent through the
   :class:`~derms.orchestration.tracker.DispatchTracker` (bridge, adapter, command life cycle);
   commands run to the next interval boundary plus ``overlap_s``, so plans hand over without gaps.
 * A DER under a command keeps its pre-command power as its baseline; a commanded C&I load's is
@@ -96,6 +97,11 @@ class ServiceOptions:
 
     dt_s: float = 900.0
     """Planning interval (one full plan per interval while an objective is active) [s]."""
+    horizon_s: float = 4 * 3600.0
+    """Each plan looks this far ahead in ``dt_s`` steps (to the end of the last objective it
+    sees, if sooner) and only its first step is dispatched: a receding horizon (model predictive
+    control), so storage keeps energy for an objective's later intervals and charges ahead of
+    an objective that starts within the horizon. ``dt_s`` plans one interval at a time."""
     tick_s: float = 30.0
     """Clock seconds between checks (timeouts, offline, delivery); 0: the caller drives :meth:`step`
     (needed with a ``ManualClock``, whose ``sleep`` moves the clock)."""
@@ -284,11 +290,12 @@ class OrchestrationService:
             self._expire(now)
             for oid in [o.id for o in self.objectives.values() if o.end <= now]:
                 del self.objectives[oid]
-            active = [o for o in self.objectives.values() if o.active_at(now)]
+            ahead = now + timedelta(seconds=self.options.horizon_s)
+            active = [o for o in self.objectives.values() if o.start < ahead and o.end > now]
             if not active:
                 self._slot, self.orchestrator = None, None
                 self.caps.clear()
-                await self._release(list(self._in_force), "no objective active")
+                await self._release(list(self._in_force), "no objective active or ahead")
                 return
             slot = int(now.timestamp() // self.options.dt_s)
             if slot != self._slot or self._changed or self.orchestrator is None:
@@ -352,11 +359,21 @@ class OrchestrationService:
                 self._grid = None
         return self._grid
 
+    def _steps(self, active: list[Objective], now: datetime) -> int:
+        """Steps of ``dt_s`` to the end of the last objective, at most ``horizon_s``."""
+        dt, last = self.options.dt_s, max(o.end for o in active)
+        to_end = int(np.ceil((last - now).total_seconds() / dt - 1e-9))
+        return max(1, min(to_end, int(np.ceil(self.options.horizon_s / dt - 1e-9))))
+
     def _inputs(self, active: list[Objective], grid: GridConstraints | None) -> Orchestrator:
         base = live.baseline_p(self.state, self._baselines())
-        now_ms = self.clock.now().timestamp() * 1000.0
+        now = self.clock.now()
+        steps = self._steps(active, now)
+        now_ms = now.timestamp() * 1000.0
         rows = live.planned_rows(self.state, now_ms)
         fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms)
+        eta = live.storage_efficiency(fleet, self._ders)
+        fleet = replace(fleet, eta_charge=eta, eta_discharge=eta)
         where = live.areas(self.state, self.network)
         planned: list[Objective] = []
         imports: dict[str, np.ndarray] = {}
@@ -367,8 +384,9 @@ class OrchestrationService:
                 log.warning("objective not planned", objective=obj.id, reason=str(exc))
                 continue
             if obj.kind is ObjectiveKind.PEAK_REDUCTION:
+                # Persistence: the area's import now stands for every step of the horizon.
                 value = live.area_import_w(obj, self.state, where, self.network, base)
-                imports[obj.id] = np.array([value])
+                imports[obj.id] = np.full(steps, value)
             if obj.tenant_id is not None:  # a tenant's objective moves only the tenant's DERs
                 ids = tuple(fleet.der_ids[i] for i in np.flatnonzero(members))
                 if not ids:
@@ -376,18 +394,19 @@ class OrchestrationService:
                     continue
                 obj = replace(obj, area=Area(AreaLevel.GROUP, ids))
             planned.append(obj)
-        caps = live.load_deviation_caps(fleet, self._ders)
+        caps = live.load_deviation_caps(fleet, self._ders, steps)
         row = {der_id: i for i, der_id in enumerate(fleet.der_ids)}
         for der_id, (up, down) in self.caps.items():
             if (i := row.get(der_id)) is not None:
-                caps[:, i] = np.minimum(caps[:, i], (up, down))
+                caps[:, i] = np.minimum(caps[:, i], np.array([[up], [down]]))
         orch = Orchestrator(
             fleet,
-            Preferences.build(fleet.n, contract_up_w=caps[0], contract_down_w=caps[1]),
+            Preferences.build(fleet.n, steps, contract_up_w=caps[0], contract_down_w=caps[1]),
             where,
             self.clock,
             grid=grid,
             dt_s=self.options.dt_s,
+            steps=steps,
             time_limit_s=self.options.time_limit_s,
             area_import_w=imports,
         )
