@@ -21,13 +21,6 @@ def _caps(ders: Sequence[Der], name: str) -> np.ndarray:
     return np.array([getattr(d.capabilities, name) for d in ders], dtype=np.float64)
 
 
-def _declared(ders: Sequence[Der], name: str, drawn: np.ndarray) -> np.ndarray:
-    """A parameter the DERs declare in their capabilities, else the drawn value (drawn either
-    way, so the rest of the seeded stream does not depend on what is declared)."""
-    declared = np.array([getattr(d.capabilities, name) for d in ders], dtype=np.float64)  # None -> nan
-    return np.where(np.isnan(declared), drawn, declared)
-
-
 def build_model(
     kind: DerKind, ders: Sequence[Der], rng: np.random.Generator, t_s: float, tz_offset_s: float
 ) -> Model:
@@ -61,10 +54,10 @@ def build_model(
             setpoint = rng.choice([22.0, 23.0, 24.0, 25.0], size=n)
             deadband = np.full(n, 1.0)
             return Hvac(
-                r_k_per_w=_declared(ders, "r_k_per_w", 0.002 * u(0.8, 1.2, n)),
-                c_j_per_k=_declared(ders, "c_j_per_k", 3.6e7 * u(0.8, 1.2, n)),
+                r_k_per_w=0.002 * u(0.8, 1.2, n),
+                c_j_per_k=3.6e7 * u(0.8, 1.2, n),
                 w_elec=_caps(ders, "w_max_consume"),
-                cop=_declared(ders, "cop", u(2.8, 3.6, n)),
+                cop=u(2.8, 3.6, n),
                 gain_w=u(300.0, 800.0, n),
                 setpoint_c=setpoint,
                 deadband_k=deadband,

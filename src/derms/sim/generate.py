@@ -142,8 +142,6 @@ def generate_fleet(
     rng = np.random.default_rng(seed)
     # Sheddable shares from their own stream: the other draws of a seeded fleet stay as they were.
     shed_rng = np.random.default_rng([seed, 1])
-    # Thermostats declare their house (1R1C R and C, COP), also from a stream of their own.
-    house_rng = np.random.default_rng([seed, 2])
     ders: list[Der] = []
     sites: list[Site] = []
     customers: list[Customer] = []
@@ -171,14 +169,6 @@ def generate_fleet(
         caps = _capabilities(kind, rng)
         if kind is DerKind.CI_LOAD:
             caps = replace(caps, sheddable_fraction=round(float(shed_rng.uniform(0.1, 0.3)), 2))
-        elif kind is DerKind.THERMOSTAT:
-            r, c, cop = house_rng.uniform((0.8, 0.8, 2.8), (1.2, 1.2, 3.6))
-            caps = replace(
-                caps,
-                r_k_per_w=round(0.002 * float(r), 6),
-                c_j_per_k=round(3.6e7 * float(c), -3),
-                cop=round(float(cop), 2),
-            )
         ders.append(
             Der(
                 id=der_id,
