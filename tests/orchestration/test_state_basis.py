@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import highspy
+import numpy as np
 import pytest
 
 from derms.orchestration import optimizer
@@ -36,3 +37,36 @@ def test_state_basis_reaches_the_slack_basis_optimum() -> None:
     assert cold.getModelStatus() == highspy.HighsModelStatus.kOptimal
     assert sol.cost == pytest.approx(cold.getInfo().objective_function_value, rel=1e-9, abs=1e-9)
     assert ours < cold.getInfo().simplex_iteration_count
+
+
+def test_block_order_returns_primal_and_duals_in_builder_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS gets the horizon LP group by group; the solution and the row duals come back in the
+    builder's order: with the builder's own matrix and costs they satisfy the LP's optimality
+    conditions (reduced cost ``c - A^T y`` >= 0 at a lower bound, <= 0 at an upper bound, 0 between)."""
+    captured = {}
+    solve_highs = optimizer._solve_highs
+
+    def spy(b, a, solver, time_limit):
+        out = solve_highs(b, a, solver, time_limit)
+        captured.update(b=b, a=a, out=out)
+        return out
+
+    monkeypatch.setattr(optimizer, "_solve_highs", spy)
+    problem = _build()(200, 24, feeders=5)[0]
+    sol = solve(problem, aggregate="shares")
+    b, a, (status, x, y, obj) = captured["b"], captured["a"], captured["out"]
+    assert status == "Optimal" and sol.cost == obj
+    cols, rows = b.order()
+    assert sorted(cols) == list(range(b.n_col)) and sorted(rows) == list(range(b.n_row))
+    cost, lower, upper = (np.concatenate(v) for v in (b.cost, b.lower, b.upper))
+    assert cost @ x == pytest.approx(obj, rel=1e-9)
+    activity = a @ x
+    row_lo, row_hi = np.concatenate(b.row_lo), np.concatenate(b.row_hi)
+    assert np.all(activity >= row_lo - 1e-6) and np.all(activity <= row_hi + 1e-6)
+    d = cost - a.T @ y
+    scale = np.abs(cost).max()
+    free = (lower != upper) & (x > lower + 1e-7) & (x < upper - 1e-7)
+    assert np.abs(d[free]).max() <= 1e-7 * scale
+    assert d[(x <= lower + 1e-7) & (lower != upper)].min() >= -1e-7 * scale
+    assert d[(x >= upper - 1e-7) & (lower != upper)].max() <= 1e-7 * scale
+    assert np.abs(y).max() > 0  # the capacity rows price the plan

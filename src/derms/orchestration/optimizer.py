@@ -89,6 +89,10 @@ class _Builder:
         self.n_row = 0
         self.state_cols: list[np.ndarray] = []
         self.state_rows: list[np.ndarray] = []
+        self.block_cols: list[np.ndarray] = []
+        self.block_col_keys: list[np.ndarray] = []
+        self.block_rows: list[np.ndarray] = []
+        self.block_row_keys: list[np.ndarray] = []
 
     def cols(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         k = len(cost)
@@ -112,6 +116,29 @@ class _Builder:
         self.rows_i.append(np.asarray(i, np.int64))
         self.cols_j.append(np.asarray(j, np.int64))
         self.vals.append(np.asarray(v, float))
+
+    def block(self, cols: np.ndarray, col_keys: np.ndarray, rows: np.ndarray, row_keys: np.ndarray) -> None:
+        """Mark columns and rows as belonging to blocks ``col_keys``/``row_keys`` (``>= 0``)."""
+        self.block_cols.append(np.asarray(cols, np.int64))
+        self.block_col_keys.append(np.asarray(col_keys, np.int64))
+        self.block_rows.append(np.asarray(rows, np.int64))
+        self.block_row_keys.append(np.asarray(row_keys, np.int64))
+
+    def order(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Column and row order passed to the solver: unmarked columns and rows first, then
+        block by block, each block's columns in the order they were added (for a horizon:
+        step by step). None without blocks."""
+        if not self.block_cols:
+            return None
+        col_key = np.full(self.n_col, -1, np.int64)
+        col_key[np.concatenate(self.block_cols)] = np.concatenate(self.block_col_keys)
+        row_key = np.full(self.n_row, -1, np.int64)
+        row_key[np.concatenate(self.block_rows)] = np.concatenate(self.block_row_keys)
+        col_rank = np.full(self.n_col, self.n_col, np.int64)
+        marked = np.concatenate(self.block_cols)
+        col_rank[marked] = np.arange(len(marked))
+        col_rank[col_key < 0] = np.arange(int((col_key < 0).sum()))
+        return np.lexsort((col_rank, col_key)), np.argsort(row_key, kind="stable")
 
     def matrix(self) -> sp.csc_matrix:
         def cat(xs, dt):
@@ -139,7 +166,9 @@ def _highs() -> highspy.Highs:
     return h
 
 
-def _state_basis(b: _Builder, cost: np.ndarray, upper: np.ndarray, keep: np.ndarray) -> highspy.HighsBasis:
+def _state_basis(
+    b: _Builder, cost: np.ndarray, upper: np.ndarray, keep: np.ndarray, cols: np.ndarray, rows: np.ndarray
+) -> highspy.HighsBasis:
     """Starting basis for the horizon LP: each energy state column basic in its dynamics row
     (the state is then the trajectory of the deviations; the basis block is bidiagonal), the
     other rows' slacks basic, every other column at the bound its own cost prefers.
@@ -147,19 +176,19 @@ def _state_basis(b: _Builder, cost: np.ndarray, upper: np.ndarray, keep: np.ndar
     HiGHS's default slack basis makes the dual simplex pivot every state column in one by one
     (10k DERs x 96 steps: 117k iterations, 46k from this basis, same optimum).
 
-    ``keep`` marks the columns passed to HiGHS; a state column left out (its band pinned at
-    zero) leaves its row's slack basic instead."""
+    ``keep`` marks the columns passed to HiGHS (a state column left out, its band pinned at
+    zero, leaves its row's slack basic instead); ``cols`` and ``rows`` are the builder's columns
+    and rows in the order passed."""
     st = highspy.HighsBasisStatus
     col = np.where((cost < 0) & np.isfinite(upper), 2, 1)
     state_cols, state_rows = np.concatenate(b.state_cols), np.concatenate(b.state_rows)
     col[state_cols] = 0
     row = np.zeros(b.n_row, np.int64)
     row[state_rows[keep[state_cols]]] = 1
-    col = col[keep]
-    codes = (st.kBasic, st.kLower, st.kUpper)
+    codes = np.array([st.kBasic, st.kLower, st.kUpper], dtype=object)
     basis = highspy.HighsBasis()
-    basis.col_status = [codes[c] for c in col.tolist()]
-    basis.row_status = [codes[r] for r in row.tolist()]
+    basis.col_status = codes[col[cols]].tolist()
+    basis.row_status = codes[row[rows]].tolist()
     basis.valid = True
     return basis
 
@@ -168,18 +197,36 @@ def _solve_highs(
     b: _Builder, a: sp.csc_matrix, solver: str, time_limit: float
 ) -> tuple[str, np.ndarray, np.ndarray, float]:
     cost, lower, upper = np.concatenate(b.cost), np.concatenate(b.lower), np.concatenate(b.upper)
+    row_lo = np.concatenate(b.row_lo) if b.row_lo else np.zeros(0)
+    row_hi = np.concatenate(b.row_hi) if b.row_hi else np.zeros(0)
     # Columns fixed at zero (a group with no room in one direction in a step) carry nothing:
     # left out, the 10k x 96 horizon LP has 23 % fewer columns.
     keep = (lower != 0) | (upper != 0)
-    if not keep.all():
-        a = a[:, keep]
+    order = b.order()
+    rows = None
+    if order is not None:
+        # Block by block (a horizon: each group's columns and dynamics rows together, step by
+        # step) instead of step by step: the same pivots, but the dual simplex touches memory
+        # group by group (10k DERs x 96 steps: 1.33 s instead of 1.64 s, 34k iterations).
+        cols, rows = order
+        cols = cols[keep[cols]]
+        a = a[:, cols]
+        rank = np.empty(b.n_row, np.int64)
+        rank[rows] = np.arange(b.n_row)
+        a = sp.csc_matrix((a.data, rank[a.indices], a.indptr), shape=a.shape)
+        a.sort_indices()
+        row_lo, row_hi = row_lo[rows], row_hi[rows]
+    else:
+        cols = np.flatnonzero(keep)
+        if len(cols) < b.n_col:
+            a = a[:, cols]
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = int(keep.sum()), b.n_row
-    lp.col_cost_ = cost[keep]
-    lp.col_lower_ = lower[keep]
-    lp.col_upper_ = upper[keep]
-    lp.row_lower_ = np.concatenate(b.row_lo) if b.row_lo else np.zeros(0)
-    lp.row_upper_ = np.concatenate(b.row_hi) if b.row_hi else np.zeros(0)
+    lp.num_col_, lp.num_row_ = len(cols), b.n_row
+    lp.col_cost_ = cost[cols]
+    lp.col_lower_ = lower[cols]
+    lp.col_upper_ = upper[cols]
+    lp.row_lower_ = row_lo
+    lp.row_upper_ = row_hi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr.astype(np.int32)
     lp.a_matrix_.index_ = a.indices.astype(np.int32)
@@ -195,15 +242,19 @@ def _solve_highs(
     h.setOptionValue("threads", 1)
     h.passModel(lp)
     if b.state_cols and solver == "simplex":
-        h.setBasis(_state_basis(b, cost, upper, keep))
+        h.setBasis(_state_basis(b, cost, upper, keep, cols, rows if rows is not None else np.arange(b.n_row)))
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return status, np.zeros(0), np.zeros(0), np.nan
     sol = h.getSolution()
     x = np.zeros(b.n_col)
-    x[keep] = sol.col_value
-    return status, x, np.asarray(sol.row_dual), h.getInfo().objective_function_value
+    x[cols] = sol.col_value
+    duals = np.asarray(sol.row_dual)
+    if rows is not None:
+        duals = np.empty_like(duals)
+        duals[rows] = sol.row_dual
+    return status, x, duals, h.getInfo().objective_function_value
 
 
 def solve(
@@ -461,6 +512,11 @@ def _energy_rows(
             b.entries(rows, e_cols[t - 1], -eg.alpha)
         b.entries(rows, u_cols[t][rows_g], dt_h * eg.k_up)
         b.entries(rows, v_cols[t][rows_g], -dt_h * eg.k_down)
+        # Each group's columns and dynamics rows form a block (solver order, `_solve_highs`).
+        block = np.arange(m)
+        b.block(
+            np.concatenate([u_cols[t][rows_g], v_cols[t][rows_g], e_cols[t]]), np.tile(block, 3), rows, block
+        )
     lim = np.flatnonzero(np.isfinite(eg.budget))
     if len(lim):
         rows = b.rows(np.full(len(lim), -np.inf), eg.budget[lim], ["warranty:daily_cycles"] * len(lim))
