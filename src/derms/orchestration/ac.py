@@ -14,6 +14,7 @@ final plan can also be verified with pandapower's Newton-Raphson
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,8 +125,11 @@ class AcNetwork:
         *,
         reference: bool = False,
         tol: float = 1e-6,
+        limits: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> AcResult:
-        """AC power flow with the dispatch added; ``reference`` uses pandapower instead of PGM."""
+        """AC power flow with the dispatch added; ``reference`` uses pandapower instead of PGM.
+        Rows are judged against ``limits`` (low, high per row) when given, else the network's
+        own (thermal rating, voltage band)."""
         dq = np.zeros(self.n_bus) if dq_bus is None else dq_bus
         res: PowerFlowResult = (
             run_pandapower(self.model, dp_bus, dq) if reference else self.engine.run(dp_bus, dq)
@@ -133,7 +137,7 @@ class AcNetwork:
         if not bool(res.converged):
             raise RuntimeError("the AC power flow of the plan did not converge")
         values = self._rows(res.vm_pu, res.loading_pct)
-        _, lo, hi = self._limits()
+        lo, hi = limits if limits is not None else self._limits()[1:]
         violated = np.flatnonzero((values > hi + tol) | (values < lo - tol))
         nb = len(self.branch_ids)
         vm = values[nb:]
@@ -157,17 +161,31 @@ def bus_injections(problem: Problem, solution: Solution, n_bus: int) -> tuple[np
 
 
 def solve_checked(
-    problem: Problem, network: AcNetwork, *, rounds: int = 4, margin: float = 1e-3, **solve_options: Any
+    problem: Problem,
+    network: AcNetwork,
+    *,
+    rounds: int = 4,
+    margin: float = 1e-3,
+    solver: Callable[[Problem], Solution] | None = None,
+    **solve_options: Any,
 ) -> tuple[Solution, list[AcResult]]:
-    """Solve, check by AC power flow, tighten violated rows by the linearisation error, repeat."""
+    """Solve, check by AC power flow, tighten violated rows by the linearisation error, repeat.
+
+    ``solver`` solves a problem (default :func:`solve` with ``solve_options``; a re-plan passes
+    its feeder re-optimization). The check is of the first step, the one dispatched, against
+    the problem's own row limits (a row the caller relaxed, e.g. one already outside its limits
+    at the operating point, is held to the relaxed limit). The last history entry says whether
+    the returned plan passed."""
     if problem.grid is None:
         raise ValueError("solve_checked needs the problem's grid constraints")
+    run = solver if solver is not None else (lambda p: solve(p, **solve_options))
     grid: GridConstraints = problem.grid
+    limits = (problem.grid.limit_lo, problem.grid.limit_hi)
     history: list[AcResult] = []
-    solution = solve(problem, **solve_options)
+    solution = run(problem)
     for _ in range(rounds):
         dp, dq = bus_injections(problem, solution, grid.n_bus)
-        result = network.check(dp, dq)
+        result = network.check(dp, dq, limits=limits)
         history.append(result)
         if result.ok:
             break
@@ -178,5 +196,8 @@ def solve_checked(
         hi_by = np.where(over, np.maximum(error[rows], 0.0) + margin * np.abs(grid.limit_hi[rows]), 0.0)
         lo_by = np.where(~over, np.maximum(-error[rows], 0.0) + margin * np.abs(grid.limit_lo[rows]), 0.0)
         grid = grid.tightened(rows, np.nan_to_num(lo_by), np.nan_to_num(hi_by))
-        solution = solve(replace(problem, grid=grid), **solve_options)
+        solution = run(replace(problem, grid=grid))
+    else:
+        dp, dq = bus_injections(problem, solution, grid.n_bus)
+        history.append(network.check(dp, dq, limits=limits))
     return solution, history

@@ -10,7 +10,7 @@ change (``grid.topology``: new sensitivities for the feeders it names), a new ob
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from derms.core.clock import Clock
 from derms.core.dispatch import DispatchPlan
 from derms.core.events import DER_STATUS, TOPOLOGY
 from derms.core.objectives import Objective
+from derms.orchestration.ac import AcNetwork, AcResult, solve_checked
 from derms.orchestration.flexibility import Binding, flexibility
 from derms.orchestration.grid import GridConstraints
 from derms.orchestration.inputs import FleetInput, Preferences
@@ -45,6 +46,9 @@ class Outcome:
     plan: DispatchPlan
     record: Record
     trigger: str
+    ac_checks: tuple[AcResult, ...] = ()
+    """AC power-flow checks of the plan's first step, the last one of the plan sent (empty when
+    the orchestrator has no network to check against)."""
 
 
 class Orchestrator:
@@ -62,8 +66,13 @@ class Orchestrator:
         steps: int = 1,
         time_limit_s: float = 1.0,
         area_import_w: dict[str, np.ndarray] | None = None,
+        ac: AcNetwork | None = None,
     ) -> None:
+        """``ac``: the network the grid rows were computed on; every plan and re-plan is then
+        checked by AC power flow before it is returned, and re-solved with the violated rows
+        tightened (:func:`derms.orchestration.ac.solve_checked`)."""
         self.fleet, self.prefs, self.areas, self.clock = fleet, prefs, areas, clock
+        self.ac = ac
         self.grid, self.dt_s, self.steps, self.time_limit_s = grid, dt_s, steps, time_limit_s
         self.area_import_w = area_import_w or {}
         self.objectives: list[Objective] = []
@@ -97,7 +106,24 @@ class Orchestrator:
             price_members=t.price_members,
         )
 
-    def _outcome(self, problem: Problem, solution: Solution, trigger: str, start: datetime) -> Outcome:
+    def _solve(
+        self, problem: Problem, run: Callable[[Problem], Solution]
+    ) -> tuple[Solution, tuple[AcResult, ...]]:
+        if self.ac is None or problem.grid is None:
+            return run(problem), ()
+        solution, checks = solve_checked(problem, self.ac, solver=run)
+        if not checks[-1].ok:
+            log.warning("plan still violates grid limits after tightening", rows=list(checks[-1].labels))
+        return solution, tuple(checks)
+
+    def _outcome(
+        self,
+        problem: Problem,
+        solved: tuple[Solution, tuple[AcResult, ...]],
+        trigger: str,
+        start: datetime,
+    ) -> Outcome:
+        solution, checks = solved
         rec = record(problem, time_limit_s=self.time_limit_s)
         plan = to_plan(
             problem,
@@ -108,25 +134,34 @@ class Orchestrator:
             start=start,
             inputs_digest=rec.digest,
         )
-        self.current = Outcome(problem, solution, plan, rec, trigger)
-        log.info("dispatch planned", trigger=trigger, solver=solution.solver, setpoints=len(plan.setpoints))
+        self.current = Outcome(problem, solution, plan, rec, trigger, checks)
+        log.info(
+            "dispatch planned",
+            trigger=trigger,
+            solver=solution.solver,
+            setpoints=len(plan.setpoints),
+            ac_checks=len(checks),
+            ac_ok=checks[-1].ok if checks else None,
+        )
         return self.current
 
     def plan(self, trigger: str = "schedule") -> Outcome:
         """A full plan from now for every feeder."""
         start = self.clock.now()
         problem = self._problem(start)
-        return self._outcome(problem, solve(problem, time_limit_s=self.time_limit_s), trigger, start)
+        solved = self._solve(problem, lambda p: solve(p, time_limit_s=self.time_limit_s))
+        return self._outcome(problem, solved, trigger, start)
 
     def _replan(self, feeders: np.ndarray, trigger: str, problem: Problem | None = None) -> Outcome:
         if self.current is None:
             return self.plan(trigger)
         start = self.clock.now()
         problem = problem if problem is not None else self._problem(start)
-        solution = reoptimize(
-            problem, self.current.solution, np.unique(feeders), time_limit_s=self.time_limit_s
+        current, affected = self.current.solution, np.unique(feeders)
+        solved = self._solve(
+            problem, lambda p: reoptimize(p, current, affected, time_limit_s=self.time_limit_s)
         )
-        return self._outcome(problem, solution, trigger, start)
+        return self._outcome(problem, solved, trigger, start)
 
     # ----------------------------------------------------------------- triggers
     def _rows(self, der_ids: Sequence[str]) -> np.ndarray:
