@@ -220,18 +220,28 @@ def _solve_highs(
         cols = np.flatnonzero(keep)
         if len(cols) < b.n_col:
             a = a[:, cols]
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(cols), b.n_row
-    lp.col_cost_ = cost[cols]
-    lp.col_lower_ = lower[cols]
-    lp.col_upper_ = upper[cols]
-    lp.row_lower_ = row_lo
-    lp.row_upper_ = row_hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data
     h = _highs()
+    # The array form of passModel hands HiGHS the arrays' buffers (10k x 96: 0.02 s instead of
+    # 0.13 s through a HighsLp, whose fields are converted element by element).
+    passed = h.passModel(
+        len(cols),
+        b.n_row,
+        a.nnz,
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        np.ascontiguousarray(cost[cols]),
+        np.ascontiguousarray(lower[cols]),
+        np.ascontiguousarray(upper[cols]),
+        np.ascontiguousarray(row_lo, float),
+        np.ascontiguousarray(row_hi, float),
+        a.indptr.astype(np.int32),
+        a.indices.astype(np.int32),
+        np.ascontiguousarray(a.data, float),
+        np.zeros(len(cols), np.int32),  # every column continuous
+    )
+    if passed == highspy.HighsStatus.kError:
+        return "model rejected", np.zeros(0), np.zeros(0), np.nan
     h.setOptionValue("solver", solver)
     # Simplex runs without presolve: a single-interval model has few rows and boxed columns
     # (presolve costs more than it saves), a horizon starts from the state basis (presolve would
@@ -240,7 +250,6 @@ def _solve_highs(
     # HiGHS's clock runs across the runs of one instance: the limit is relative to its run time.
     h.setOptionValue("time_limit", h.getRunTime() + float(time_limit))
     h.setOptionValue("threads", 1)
-    h.passModel(lp)
     if b.state_cols and solver == "simplex":
         h.setBasis(_state_basis(b, cost, upper, keep, cols, rows if rows is not None else np.arange(b.n_row)))
     h.run()
