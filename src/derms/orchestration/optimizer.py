@@ -190,6 +190,9 @@ def _state_basis(
     basis.col_status = codes[col[cols]].tolist()
     basis.row_status = codes[row[rows]].tolist()
     basis.valid = True
+    # Not alien: one basic variable per row and nonsingular (triangular), so HiGHS need not
+    # factorize it on receipt to check it (10k x 96: setBasis 0.045 s -> 0.0002 s, same pivots).
+    basis.alien = False
     return basis
 
 
