@@ -17,6 +17,10 @@ baseline ``u`` (up: more injection / less consumption) and ``v`` (down)::
   the top of the comfort band;
 * water heater: ``e`` is the tank's usable energy, drained by the expected draw.
 
+The baseline is the DER's ``FleetInput.p_w`` in every step unless ``FleetInput.p_w_steps``
+gives one per step (a forecast, e.g. PV output towards sunset); a PV DER may be curtailed from
+its baseline down to 0.
+
 The first step's energy bounds are also folded into the device power box, so a single
 interval dispatch is exact per device. Each bound records the constraint that set it
 (:class:`Binding`), which becomes the setpoint's :class:`derms.core.Reason`.
@@ -194,6 +198,11 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
 
     col = np.ones((1, steps))
     base = fleet.p_w[:, None] * col
+    if fleet.p_w_steps is not None:  # a forecast baseline per step (e.g. PV towards sunset)
+        if fleet.p_w_steps.shape[1] < steps:
+            raise ValueError(f"p_w_steps has {fleet.p_w_steps.shape[1]} steps, the horizon {steps}")
+        ahead = fleet.p_w_steps[:, :steps]
+        base = np.where(np.isnan(ahead), base, ahead)
     # EV baseline: uncontrolled charging at full power until the need is met or it leaves.
     dep = np.where(ev, np.nan_to_num(fleet.ev_departure_s, nan=0.0), 0.0)
     # The need the charger can physically meet by departure (the rest is unmet whatever we do).
@@ -208,8 +217,8 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
     base = np.where(ev[:, None], ev_base, base)
 
     lo = np.where(pv, 0.0, -fleet.w_max_consume)[:, None] * col
-    hi = np.where(pv, np.maximum(fleet.p_w, 0.0), np.where(bat, fleet.w_max, 0.0))[:, None] * col
-    hi = np.where((~pv & ~bat)[:, None], 0.0, hi)
+    # PV may be curtailed down to 0 from its available power, its baseline in each step.
+    hi = np.where(pv[:, None], np.maximum(base, 0.0), np.where(bat, fleet.w_max, 0.0)[:, None] * col)
     b = _Bounds(lo, hi)
     b.hi_b[pv] = Binding.PV_AVAILABLE
     b.fix(ev[:, None] & ~present, np.zeros_like(base), Binding.EV_DEPARTURE)

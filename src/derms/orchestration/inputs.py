@@ -81,6 +81,10 @@ class FleetInput:
     tank_max_wh: np.ndarray
     draw_w: np.ndarray
     """Water heater: expected hot-water draw [W thermal]."""
+    p_w_steps: np.ndarray | None = None
+    """Baseline of each step of a horizon [W], ``(n, k)`` with ``k`` at least the planned steps;
+    NaN where ``p_w`` persists. None: ``p_w`` in every step. Not used for EV chargers, whose
+    baseline the flexibility model derives from their need."""
 
     @property
     def n(self) -> int:
@@ -92,8 +96,8 @@ class FleetInput:
         n = len(der_ids)
         if len(set(der_ids)) != n:
             raise ValueError("der_ids must be unique")
-        names = {f.name for f in fields(cls)} - {"der_ids"}
-        unknown = set(columns) - names
+        names = {f.name for f in fields(cls)} - {"der_ids", "p_w_steps"}
+        unknown = set(columns) - names - {"p_w_steps"}
         if unknown:
             raise ValueError(f"unknown columns: {sorted(unknown)}")
         ints = {"kind": np.int8, "feeder": np.int32, "bus": np.int32}
@@ -109,7 +113,10 @@ class FleetInput:
             else:
                 fill = 1.0 if name in ones else 0.0 if name in zeros else np.nan
                 values[name] = _array(columns.get(name), n, float, fill)
-        inp = cls(der_ids=tuple(der_ids), **values)
+        steps = columns.get("p_w_steps")
+        inp = cls(
+            der_ids=tuple(der_ids), **values, p_w_steps=None if steps is None else np.array(steps, float)
+        )
         inp.validate()
         return inp
 
@@ -131,6 +138,11 @@ class FleetInput:
             check(~((arr > 0) & (arr <= 1)), f"{name} must be in (0, 1]")
         check(~np.isnan(self.ramp_w_per_s) & (self.ramp_w_per_s <= 0), "ramp_w_per_s must be > 0")
         check(~np.isfinite(self.p_w), "p_w must be finite")
+        if self.p_w_steps is not None:
+            if self.p_w_steps.ndim != 2 or self.p_w_steps.shape[0] != self.n:
+                problems.append(f"p_w_steps must have shape ({self.n}, steps), got {self.p_w_steps.shape}")
+            else:
+                check(np.isinf(self.p_w_steps).any(axis=1), "p_w_steps must be finite or NaN")
         storage = np.isin(self.kind, [kind_code(DerKind.HOME_BATTERY), kind_code(DerKind.UTILITY_BATTERY)])
         check(storage & (np.isnan(self.soc) | (self.wh_max <= 0)), "storage needs soc and wh_max > 0")
         ev = self.kind == kind_code(DerKind.EV_CHARGER)

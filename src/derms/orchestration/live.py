@@ -19,7 +19,8 @@ Baselines are the latest measurements, except for DERs under a command, whose ba
 what they did before it (``baseline_w``), so a plan never counts its own response as the
 baseline (an EV's baseline is charging at its rating until its need is met, set by the
 flexibility model). A load's deviation is bounded by what its registered capabilities declare
-(:func:`load_deviation_caps`).
+(:func:`load_deviation_caps`). Over a horizon, PV's baseline follows the clear-sky index from its
+site's location (:mod:`derms.orchestration.horizon_baselines`, :func:`der_locations`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,19 @@ def der_bus_positions(engine: Engine, model: NetworkModel, n: int) -> np.ndarray
     return pos
 
 
+def der_locations(engine: Engine, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude and longitude [degrees] of each fleet row's site; NaN when not registered."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ders.c.idx, sites.c.latitude, sites.c.longitude).join(sites, sites.c.id == ders.c.site_id)
+        ).all()
+    lat, lon = np.full(n, np.nan), np.full(n, np.nan)
+    for idx, la, lo in rows:
+        if idx < n and la is not None and lo is not None:
+            lat[idx], lon[idx] = la, lo
+    return lat, lon
+
+
 def baseline_p(state: FleetState, baseline_w: Mapping[str, float]) -> np.ndarray:
     """Baseline active power per fleet row [W]: latest measurement (0 when none), or the
     pre-command value of DERs under a command."""
@@ -106,9 +120,16 @@ def planned_rows(state: FleetState, now_ms: float) -> np.ndarray:
 
 
 def fleet_input(
-    state: FleetState, rows: np.ndarray, bus: np.ndarray, base: np.ndarray, now_ms: float
+    state: FleetState,
+    rows: np.ndarray,
+    bus: np.ndarray,
+    base: np.ndarray,
+    now_ms: float,
+    base_steps: np.ndarray | None = None,
 ) -> FleetInput:
-    """A :class:`FleetInput` of ``rows`` (see :func:`planned_rows`) at ``now_ms``."""
+    """A :class:`FleetInput` of ``rows`` (see :func:`planned_rows`) at ``now_ms``; ``base_steps``
+    (per fleet row and step, :mod:`derms.orchestration.horizon_baselines`) is the baseline of
+    each step of a horizon, else ``base`` persists."""
     cols = {name: np.nan_to_num(np.asarray(getattr(state, name))[rows]) for name in _STATE}
     soc = np.clip(state.soc[rows], 0.0, 1.0)
     kind = state.kind[rows]
@@ -119,6 +140,7 @@ def fleet_input(
         **cols,
         bus=bus[rows],
         p_w=base[rows],
+        p_w_steps=None if base_steps is None else base_steps[rows],
         soc=soc,
         online=state.online[rows] & state.available[rows],
         available=state.available[rows],
@@ -201,13 +223,22 @@ def area_rows(objective: Objective, state: FleetState, where: Areas) -> np.ndarr
 def area_import_w(
     objective: Objective, state: FleetState, where: Areas, model: NetworkModel, base: np.ndarray
 ) -> float:
-    """Net import of the objective's area at the baseline [W]: the network's own loads less its
-    generators on the area's buses, less the online DERs' baseline injections there. For an
-    explicit DER group or a tenant's objective: the members' own net import. Losses are
-    neglected.
+    """Net import of the objective's area at the baseline ``base`` (per fleet row) [W]: see
+    :func:`area_import_steps_w`."""
+    return float(area_import_steps_w(objective, state, where, model, base[:, None])[0])
+
+
+def area_import_steps_w(
+    objective: Objective, state: FleetState, where: Areas, model: NetworkModel, base_steps: np.ndarray
+) -> np.ndarray:
+    """Net import of the objective's area in each step [W] at the baselines ``base_steps``
+    ``(fleet rows, steps)``: the network's own loads less its generators on the area's buses
+    (persistence: the grid model's present values), less the online DERs' baseline injections
+    there in that step. For an explicit DER group or a tenant's objective: the members' own net
+    import. Losses are neglected.
     """
     members = area_rows(objective, state, where)
-    ders_w = float(base[members & state.online].sum())
+    ders_w = base_steps[members & state.online].sum(axis=0)
     level, ids = objective.area.level, set(objective.area.ids)
     if level is AreaLevel.GROUP or objective.tenant_id is not None:
         return -ders_w

@@ -53,6 +53,7 @@ from derms.orchestration.ac import AcNetwork
 from derms.orchestration.baseline_refresh import PROFILE_KINDS, Commanded, refreshed_baselines
 from derms.orchestration.engine import Orchestrator, Outcome
 from derms.orchestration.grid import GridConstraints
+from derms.orchestration.horizon_baselines import horizon_baselines
 from derms.orchestration.inputs import Preferences
 from derms.orchestration.tables import command_events, commands
 from derms.orchestration.tracker import DispatchTracker
@@ -182,6 +183,8 @@ class OrchestrationService:
         self._grid: GridConstraints | None = None
         self._grid_version = -1
         self._bus_pos = np.zeros(0, np.int64)
+        self._lat = self._lon = np.zeros(0)
+        """Site latitude/longitude per fleet row [degrees] (NaN unknown): PV baselines ahead."""
         self._ders: dict[str, Der] = {}
         self._subs: list[Subscription] = []
         self._task: asyncio.Task[None] | None = None
@@ -214,11 +217,12 @@ class OrchestrationService:
         await self.tracker.stop()
 
     def refresh(self) -> None:
-        """Re-read the registry (DERs with their ratings, their buses); new buses need new
-        grid sensitivities."""
+        """Re-read the registry (DERs with their ratings, their buses, their sites' locations);
+        new buses need new grid sensitivities."""
         bus_pos = live.der_bus_positions(self.engine, self.network, len(self.state))
         if not np.array_equal(bus_pos, self._bus_pos):
             self._bus_pos, self._grid_version = bus_pos, -1
+        self._lat, self._lon = live.der_locations(self.engine, len(self.state))
         with self.engine.connect() as conn:
             self._ders = {d.id: d for d in reg.list_ders(conn, scope=TenantScope.utility(), limit=None)}
 
@@ -369,9 +373,22 @@ class OrchestrationService:
         base = live.baseline_p(self.state, self._baselines())
         now = self.clock.now()
         steps = self._steps(active, now)
+        n = len(base)
+        ahead, unlocated = horizon_baselines(
+            self.state.kind[:n],
+            base,
+            self.state.w_max[:n],
+            self._lat[:n],
+            self._lon[:n],
+            now,
+            dt_s=self.options.dt_s,
+            steps=steps,
+        )
+        if unlocated and steps > 1:
+            log.info("PV baseline ahead by persistence: sites without a location", ders=unlocated)
         now_ms = now.timestamp() * 1000.0
         rows = live.planned_rows(self.state, now_ms)
-        fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms)
+        fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms, ahead)
         eta = live.storage_efficiency(fleet, self._ders)
         fleet = replace(fleet, eta_charge=eta, eta_discharge=eta)
         where = live.areas(self.state, self.network)
@@ -384,9 +401,7 @@ class OrchestrationService:
                 log.warning("objective not planned", objective=obj.id, reason=str(exc))
                 continue
             if obj.kind is ObjectiveKind.PEAK_REDUCTION:
-                # Persistence: the area's import now stands for every step of the horizon.
-                value = live.area_import_w(obj, self.state, where, self.network, base)
-                imports[obj.id] = np.full(steps, value)
+                imports[obj.id] = live.area_import_steps_w(obj, self.state, where, self.network, ahead)
             if obj.tenant_id is not None:  # a tenant's objective moves only the tenant's DERs
                 ids = tuple(fleet.der_ids[i] for i in np.flatnonzero(members))
                 if not ids:
