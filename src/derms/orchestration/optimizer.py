@@ -602,7 +602,9 @@ def _explain(
     labels = tuple(Binding(c).label for c in range(n_bind)) + tuple(b.row_label)
     # Not moved: without headroom its own limit says why; with headroom, a binding grid row of
     # its group holds it back (an objective row does not: then it is simply not needed).
-    grid_row = np.array([not lab.startswith(("objective:", "energy")) for lab in labels])
+    grid_row = np.zeros(len(labels), bool)  # only the rows that limit some group are looked at
+    limits = np.unique(lim_u[lim_u >= n_bind])
+    grid_row[limits] = [not labels[r].startswith(("objective:", "energy")) for r in limits.tolist()]
     held_back = still & (up0 > _TOL_W) & (lim_u >= n_bind) & grid_row[lim_u]
     code = np.where(still & (up0 <= _TOL_W), hi_b, np.where(held_back, lim_u, code))
     objective = np.full(problem.n, -1, np.int32)
