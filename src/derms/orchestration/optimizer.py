@@ -455,18 +455,20 @@ def _grid_rows(
     assert grid is not None
     group, first, g = groups.group, groups.first, groups.g
     gbus = loc[first]
-    weights = None
+    share_sens = None
     if groups.share is not None:
         on = problem.bus >= 0
-        weights = sp.csr_matrix((groups.share[on], (problem.bus[on], group[on])), shape=(grid.n_bus, g))
+        share_sens = (
+            grid.sp @ sp.csr_matrix((groups.share[on], (problem.bus[on], group[on])), shape=(grid.n_bus, g))
+        ).tocsr()  # share-weighted sensitivity of every grid row to every group, sliced per step
     elif not by_bus:
         smax_all, smin_all = _extreme_sensitivity(grid.sp, problem.bus, group, g)
     for t, keep in enumerate(keeps):
         if not len(keep):
             continue
         labels = [grid.labels[r] for r in keep]
-        if weights is not None:
-            a = (grid.sp[keep] @ weights).tocoo()
+        if share_sens is not None:
+            a = share_sens[keep].tocoo()
             rows = b.rows(grid.room_lo[keep], grid.room_hi[keep], labels)
             b.entries(rows[a.row], u_cols[t][a.col], a.data)
             b.entries(rows[a.row], v_cols[t][a.col], -a.data)
