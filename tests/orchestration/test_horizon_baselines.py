@@ -1,5 +1,6 @@
 """PV baselines over a receding horizon by smart persistence of the clear-sky index (Pedro &
-Coimbra 2012), and the flexibility model taking a baseline per step.
+Coimbra 2012), C&I loads' by the shape of their like days (real telemetry store), and the
+flexibility model taking a baseline per step.
 
 Expected values come from pvlib's SPA solar position (Reda & Andreas 2004) and pvlib's
 Haurwitz clear sky, independent of the module's analytical angles (Spencer 1971; within about
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 import pytest
+from sqlalchemy import Engine
 
 from derms.core.der import DerKind
 from derms.orchestration.flexibility import Binding, flexibility
@@ -20,9 +22,18 @@ from derms.orchestration.horizon_baselines import (
     LOW_SUN_ZENITH_DEG,
     NIGHT_INDEX,
     horizon_baselines,
+    like_day_shapes,
     pv_smart_persistence,
 )
 from derms.orchestration.inputs import FleetInput, Preferences, kind_code
+from tests.orchestration.test_baseline_refresh import (
+    STEP,
+    TODAY,
+    command_window,
+    demand,
+    prefill,
+    weekdays_back,
+)
 
 # An equatorial site at the March equinox: the sun rises about 06:00 and sets about 18:00 UTC.
 LAT, LON = np.array([0.0]), np.array([0.0])
@@ -125,3 +136,31 @@ def test_flexibility_takes_a_baseline_per_step() -> None:
         flexibility(pv_fleet(p_w_steps=ahead), Preferences.build(2, 6), steps=6)
     with pytest.raises(ValueError, match="p_w_steps must have shape"):
         pv_fleet(p_w_steps=np.zeros(2))
+
+
+def like_day_demand(der: int, like_days: list[int], slot: int) -> float:
+    """Mean demand of the like days' interval ``slot`` (two samples each) [W]."""
+    return float(np.mean([(demand(der, d, slot, 0) + demand(der, d, slot, 1)) / 2 for d in like_days]))
+
+
+def test_like_day_shape_of_load_baselines(db_engine: Engine) -> None:
+    # A real telemetry store (SQLite, PostgreSQL) with an afternoon-peak profile per day.
+    prefill(db_engine, {0: 14, 1: 3})
+    command_window(db_engine, 0, 1, 18.0, 19.0)  # yesterday's 18:00-19:00 commanded: no like day
+    loads = {"load-0": 0, "load-1": 1}
+    now = TODAY + timedelta(hours=18, minutes=7)  # interval 72 of 96
+    got = like_day_shapes(db_engine, loads, now, dt_s=STEP, steps=8)
+    assert set(got) == {"load-0"}  # DER 1: 3 days of history, fewer than CAISO's 5 like days
+    like = weekdays_back(14, {1})
+    assert len(like) == 9
+    expected = [like_day_demand(0, like, 72 + j) / like_day_demand(0, like, 72) for j in range(8)]
+    assert got["load-0"] == pytest.approx(expected, rel=1e-9)
+    assert got["load-0"][0] == 1.0 and got["load-0"][7] < 0.97  # the evening's fall in demand
+    # Near UTC midnight the like-day profile ends with today; the last factor persists.
+    # Yesterday's command ended at 19:00: a like day for these intervals.
+    late = TODAY + timedelta(hours=23, minutes=1)  # interval 92: four intervals left today
+    tail = like_day_shapes(db_engine, loads, late, dt_s=STEP, steps=8)["load-0"]
+    like = weekdays_back(14)
+    expected = [like_day_demand(0, like, 92 + j) / like_day_demand(0, like, 92) for j in range(4)]
+    assert tail[:4] == pytest.approx(expected, rel=1e-9)
+    assert np.all(tail[4:] == tail[3])

@@ -13,20 +13,36 @@ meaningful index now (zenith above :data:`LOW_SUN_ZENITH_DEG`, night included) t
 ``NIGHT_INDEX * P_cs``: zero until sunrise, then a clear-sky ramp. A PV DER whose site has no
 registered latitude/longitude keeps its present output (persistence).
 
+C&I loads with telemetry history follow the shape of their like-day profile
+(:func:`like_day_shapes`, the "X of Y like days" selection of
+:func:`derms.programs.baselines.like_day_baseline`, default CAISO 10-in-10): the present
+baseline times the like days' mean demand in each step over their mean demand in the present
+interval; the others persist.
+
 The first step, the one dispatched, keeps the present baseline in every case: the measured
 output (or a curtailed DER's pre-command output), against which delivery is measured.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from sqlalchemy import Engine
 
 from derms.core.der import DerKind
 from derms.fleet.state import KIND_CODES
 from derms.forecast.pv import KT_MAX
 from derms.forecast.solar import clear_sky_ghi, solar_angles
+from derms.orchestration.baseline_refresh import DAY_S, _blank_commanded, _interval_means
+from derms.programs.baselines import (
+    CAISO_10_IN_10,
+    Adjustment,
+    LikeDayRule,
+    like_day_baseline,
+    with_overrides,
+)
 
 PV_CODES = np.array([KIND_CODES[DerKind.PV_INVERTER], KIND_CODES[DerKind.UTILITY_PV]], np.int8)
 LOW_SUN_ZENITH_DEG = 85.0
@@ -107,3 +123,57 @@ def horizon_baselines(
         )
     unlocated = int((~(np.isfinite(latitude[pv]) & np.isfinite(longitude[pv]))).sum())
     return out, unlocated
+
+
+def like_day_shapes(
+    engine: Engine,
+    loads: Mapping[str, int],
+    now: datetime,
+    *,
+    dt_s: float,
+    steps: int,
+    rule: LikeDayRule = CAISO_10_IN_10,
+) -> dict[str, np.ndarray]:
+    """Shape of each load's baseline over the horizon, ``(steps,)`` factors on its present
+    baseline (1 in the first step), for the loads (DER id to registry row) with enough like days.
+
+    The like days are ``rule``'s (unadjusted: the present baseline is the level) among the
+    ``rule.lookback_days`` UTC calendar days before today; intervals in which a command of the
+    load was in force are missing data (:mod:`derms.orchestration.baseline_refresh`). Step ``j``
+    is the like days' mean demand in the interval ``j`` after the present one over their mean
+    demand in the present one; past today's end (UTC midnight) the last factor persists. A
+    load with fewer than ``min_days`` clean like days, or no demand in the present interval of
+    its like days, is left out (persistence).
+    """
+    step = int(dt_s)
+    if step != dt_s or DAY_S % step or (DAY_S // step) % 24:
+        raise ValueError("dt_s must divide a day into a multiple of 24 intervals")
+    k = DAY_S // step
+    today = datetime.fromtimestamp(now.timestamp() // DAY_S * DAY_S, UTC)
+    slot_now = int((now - today).total_seconds()) // step
+    end = min(slot_now + steps, k)
+    if steps < 2 or end - slot_now < 2 or not loads:
+        return {}
+    first = today - timedelta(days=rule.lookback_days)
+    n_days = rule.lookback_days + 1  # the look-back, then today (no data needed: no adjustment)
+    row = {der_id: i for i, der_id in enumerate(loads)}
+    by_idx = {idx: row[der_id] for der_id, idx in loads.items()}
+    load = np.full((len(loads), n_days * k), np.nan)  # demand [W]: -P
+    with engine.connect() as conn:
+        for der_idx, at, p_w in _interval_means(conn, list(by_idx), first, today, (slot_now, end), step):
+            load[by_idx[der_idx], at] = -p_w
+        _blank_commanded(conn, load, row, first, step)
+    shape_rule = with_overrides(rule, adjustment=Adjustment.NONE, adjustment_hours=0.0)
+    days = np.arange(
+        np.datetime64(first.date(), "D"), np.datetime64(today.date(), "D") + np.timedelta64(1, "D")
+    )
+    out = {}
+    for der_id, i in row.items():
+        result = like_day_baseline(load[i].reshape(n_days, k), days, n_days - 1, slot_now, end, shape_rule)
+        profile = result.unadjusted[slot_now:end]
+        if not np.all(np.isfinite(profile)) or profile[0] <= 0.0:
+            continue
+        factors = np.full(steps, profile[-1] / profile[0])
+        factors[: end - slot_now] = profile / profile[0]
+        out[der_id] = factors
+    return out

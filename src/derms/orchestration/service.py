@@ -46,14 +46,14 @@ from derms.core.dispatch import CommandState, Setpoint
 from derms.core.events import DER_STATUS, OBJECTIVE, TOPOLOGY, decode_objective
 from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
 from derms.core.tasks import cancel_and_wait
-from derms.fleet.state import FleetState
+from derms.fleet.state import KIND_CODES, FleetState
 from derms.grid.model import NetworkModel
 from derms.orchestration import live, objective_store
 from derms.orchestration.ac import AcNetwork
 from derms.orchestration.baseline_refresh import PROFILE_KINDS, Commanded, refreshed_baselines
 from derms.orchestration.engine import Orchestrator, Outcome
 from derms.orchestration.grid import GridConstraints
-from derms.orchestration.horizon_baselines import horizon_baselines
+from derms.orchestration.horizon_baselines import horizon_baselines, like_day_shapes
 from derms.orchestration.inputs import Preferences
 from derms.orchestration.tables import command_events, commands
 from derms.orchestration.tracker import DispatchTracker
@@ -170,6 +170,8 @@ class OrchestrationService:
         self.last_outcome: Outcome | None = None
         self._in_force: dict[tuple[str, str], _Command] = {}
         self._refreshed: dict[str, tuple[datetime, float]] = {}
+        self._shapes: dict[str, np.ndarray] = {}
+        """Like-day shape of C&I loads' baselines over the horizon at this interval (factors)."""
         """Like-day baseline [W] of commanded loads at this interval, by the start of their run."""
         self._offline: set[str] = set()
         self.held: set[str] = set()
@@ -386,6 +388,9 @@ class OrchestrationService:
         )
         if unlocated and steps > 1:
             log.info("PV baseline ahead by persistence: sites without a location", ders=unlocated)
+        for der_id, factors in self._shapes.items():
+            if (row := self.state.index.get(der_id)) is not None and row < n:
+                ahead[row] = base[row] * factors[:steps]
         now_ms = now.timestamp() * 1000.0
         rows = live.planned_rows(self.state, now_ms)
         fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms, ahead)
@@ -452,12 +457,27 @@ class OrchestrationService:
         got = refreshed_baselines(self.engine, loads, now, dt_s=self.options.dt_s, rule=rule)
         return {der_id: (loads[der_id].since, w) for der_id, w in got.items()}
 
+    def _load_shapes(self, now: datetime) -> dict[str, np.ndarray]:
+        """Like-day shapes of the enabled C&I loads' baselines over the longest horizon."""
+        rule = self.options.baseline_rule
+        if rule is None:
+            return {}
+        n = len(self.state)
+        kinds = [KIND_CODES[k] for k in PROFILE_KINDS]
+        rows = np.flatnonzero(
+            np.isin(self.state.kind[:n], kinds) & self.state.registered & self.state.enabled
+        )
+        steps = int(np.ceil(self.options.horizon_s / self.options.dt_s - 1e-9))
+        loads = {self.state.der_ids[i]: int(i) for i in rows}
+        return like_day_shapes(self.engine, loads, now, dt_s=self.options.dt_s, steps=steps, rule=rule)
+
     async def _plan(self, active: list[Objective], now: datetime, slot: int) -> None:
         self.refresh()
         grid = await asyncio.to_thread(self._grid_rows)
         same_slot = slot == self._slot
         if not same_slot:
             self._refreshed = await asyncio.to_thread(self._refresh_baselines, now)
+            self._shapes = await asyncio.to_thread(self._load_shapes, now)
         orch = self._inputs(active, grid)
         if not orch.objectives:
             self._slot, self._changed = slot, False
