@@ -81,6 +81,11 @@ async def test_bus_objective_becomes_plan_acknowledged_by_devices(rig: Rig) -> N
         assert conn.execute(select(func.count()).select_from(objectives)).scalar_one() == 1
     assert saved.objective_ids == ["evt-1"]
     assert np.array_equal(replay(bytes(saved.inputs)).p_w, out.solution.p_w)  # replayable
+    # Checked by AC power flow on the network model before it was sent, and audited so.
+    assert out.ac_checks and out.ac_checks[-1].ok
+    with rig.runtime.engine.connect() as conn:
+        (entry,) = audit.entries(conn, action_prefix="orchestration.plan")
+    assert entry.detail["ac_check"]["ok"] is True and entry.detail["ac_check"]["violated"] == []
 
     await rig.drain()
     assert set(states(rig, out.plan.id).values()) == {str(CommandState.ACTIVE)}

@@ -76,6 +76,21 @@ def _no_worse(grid: GridConstraints) -> GridConstraints:
     )
 
 
+def _ac_summary(outcome: Outcome) -> dict[str, Any] | None:
+    """What the AC power flow said of the plan sent (None: planned without a network)."""
+    if not outcome.ac_checks:
+        return None
+    last = outcome.ac_checks[-1]
+    return {
+        "ok": last.ok,
+        "rounds": len(outcome.ac_checks),
+        "violated": list(last.labels),
+        "max_loading_percent": round(last.max_loading_percent, 3),
+        "vm_min_pu": round(last.vm_min_pu, 5),
+        "vm_max_pu": round(last.vm_max_pu, 5),
+    }
+
+
 def _key(sp: Setpoint) -> tuple[str, str]:
     """A device's control slot: one command in force per DER and control kind."""
     return sp.der_id, str(sp.control.kind)
@@ -183,6 +198,8 @@ class OrchestrationService:
         self._replans_in_slot = 0
         self._last_replan: datetime | None = None
         self._grid: GridConstraints | None = None
+        self._ac: AcNetwork | None = None
+        """The network the grid rows come from: every plan is checked on it by AC power flow."""
         self._grid_version = -1
         self._bus_pos = np.zeros(0, np.int64)
         self._lat = self._lon = np.zeros(0)
@@ -356,13 +373,16 @@ class OrchestrationService:
         if self._grid_version != self.network.topology_version:
             self._grid_version = self.network.topology_version
             buses = self._bus_pos[self._bus_pos >= 0]
+            self._ac, self._grid = None, None
             try:
-                self._grid = _no_worse(AcNetwork(self.network, buses).sensitivities()) if len(buses) else None
+                if len(buses):
+                    self._ac = AcNetwork(self.network, buses)
+                    self._grid = _no_worse(self._ac.sensitivities())
             except Exception:  # e.g. a model the power-flow engine cannot take, or no convergence
                 log.exception(
                     "no grid sensitivities: planning without grid limits until the topology changes"
                 )
-                self._grid = None
+                self._ac, self._grid = None, None
         return self._grid
 
     def _steps(self, active: list[Objective], now: datetime) -> int:
@@ -429,6 +449,7 @@ class OrchestrationService:
             steps=steps,
             time_limit_s=self.options.time_limit_s,
             area_import_w=imports,
+            ac=self._ac if grid is not None else None,
         )
         orch.objectives = planned
         return orch
@@ -563,6 +584,7 @@ class OrchestrationService:
                     "commands": len(ids),
                     "solver": plan.solver,
                     "shortfall_w": shortfall,
+                    "ac_check": _ac_summary(outcome),
                 },
             )
         log.info(
