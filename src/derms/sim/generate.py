@@ -21,6 +21,7 @@ import numpy as np
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.site import Customer, Phase, Site
 from derms.sim.supported import SUPPORTED_CONTROLS
+from derms.sim.weather import default_weather
 
 VAR_FRACTION = 0.44
 """Reactive capability per unit of VA rating (IEEE 1547-2018 5.2, category B)."""
@@ -127,7 +128,8 @@ def generate_fleet(
 ) -> tuple[list[Der], list[Site], list[Customer]]:
     """``n`` DERs on sites spread over ``buses`` (``feeder_ids[i]`` is the feeder of ``buses[i]``).
 
-    Customers are spread over ``tenant_ids``. The same arguments give the same fleet.
+    Customers are spread over ``tenant_ids``. The same arguments give the same fleet. Sites are
+    placed at the simulator's weather station (:func:`derms.sim.weather.default_weather`).
     Utility-scale units (for ``n >= UTILITY_MIN_FLEET``) sit on the first two buses given,
     which callers may set to the substation's MV buses.
     """
@@ -139,6 +141,8 @@ def generate_fleet(
         raise ValueError("need at least one tenant id")
     if feeder_ids is not None and len(feeder_ids) != len(buses):
         raise ValueError(f"feeder_ids has {len(feeder_ids)} entries for {len(buses)} buses")
+    # Every site is at the weather station whose TMY the simulator's PV and loads follow.
+    station = default_weather().location
     rng = np.random.default_rng(seed)
     # Sheddable shares from their own stream: the other draws of a seeded fleet stay as they were.
     shed_rng = np.random.default_rng([seed, 1])
@@ -158,6 +162,8 @@ def generate_fleet(
             bus=str(buses[bus_index]),
             phase=phase,
             meter_id=f"{prefix}-meter-{number:06d}",
+            latitude=station.latitude,
+            longitude=station.longitude,
         )
         customers.append(customer)
         sites.append(site)
