@@ -86,9 +86,9 @@ def refreshed_baselines(
     load = np.full((len(runs), n_days * k), np.nan)  # demand [W]: −P
     lo = min(start for _, start in runs.values()) - 1
     with engine.connect() as conn:
-        for der_idx, at, p_w in _interval_means(conn, list(row), first, today, (lo, slot_now + 1), step):
+        for der_idx, at, p_w in interval_means(conn, list(row), first, today, (lo, slot_now + 1), step):
             load[row[der_idx], at] = -p_w
-        _blank_commanded(conn, load, {d: row[c.der_idx] for d, (c, _) in runs.items()}, first, step)
+        blank_commanded(conn, load, {d: row[c.der_idx] for d, (c, _) in runs.items()}, first, step)
     adj_h = step / 3600
     one_before = with_overrides(rule, adjustment_start_h=adj_h, adjustment_hours=adj_h)
     days = np.arange(np.datetime64(first.date(), "D"), np.datetime64(today.date(), "D") + 1)
@@ -103,7 +103,7 @@ def refreshed_baselines(
     return out
 
 
-def _interval_means(
+def interval_means(
     conn: Connection, idxs: list[int], first: datetime, end: datetime, slots: tuple[int, int], step: int
 ) -> list[tuple[int, int, float]]:
     """(DER, interval from ``first``, mean active power [W]) of the intervals ``slots[0]`` up to
@@ -137,7 +137,7 @@ def _interval_means(
     return [(i, int(at), float(p)) for (i, at), p in rows.items() if p is not None]
 
 
-def _blank_commanded(
+def blank_commanded(
     conn: Connection, load: np.ndarray, rows: Mapping[str, int], first: datetime, step: int
 ) -> None:
     """Mark as missing every interval of ``load`` in which a command of the DER was in force."""

@@ -35,7 +35,7 @@ from derms.core.der import DerKind
 from derms.fleet.state import KIND_CODES
 from derms.forecast.pv import KT_MAX
 from derms.forecast.solar import clear_sky_ghi, solar_angles
-from derms.orchestration.baseline_refresh import DAY_S, _blank_commanded, _interval_means
+from derms.orchestration.baseline_refresh import DAY_S, blank_commanded, interval_means
 from derms.programs.baselines import (
     CAISO_10_IN_10,
     Adjustment,
@@ -160,9 +160,9 @@ def like_day_shapes(
     by_idx = {idx: row[der_id] for der_id, idx in loads.items()}
     load = np.full((len(loads), n_days * k), np.nan)  # demand [W]: -P
     with engine.connect() as conn:
-        for der_idx, at, p_w in _interval_means(conn, list(by_idx), first, today, (slot_now, end), step):
+        for der_idx, at, p_w in interval_means(conn, list(by_idx), first, today, (slot_now, end), step):
             load[by_idx[der_idx], at] = -p_w
-        _blank_commanded(conn, load, row, first, step)
+        blank_commanded(conn, load, row, first, step)
     shape_rule = with_overrides(rule, adjustment=Adjustment.NONE, adjustment_hours=0.0)
     days = np.arange(
         np.datetime64(first.date(), "D"), np.datetime64(today.date(), "D") + np.timedelta64(1, "D")
