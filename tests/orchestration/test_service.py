@@ -389,3 +389,36 @@ async def test_storage_charges_ahead_of_an_objective_that_starts_later(rig: Rig)
     baseline_w = float(at_start.problem.flex.base[ours, 0].sum())
     delivered_w = sum(float(rig.runtime.fleet.p_w[rig.runtime.fleet.index[d]]) for d in ids) - baseline_w
     assert delivered_w >= 0.95 * target
+
+
+async def test_battery_running_out_before_the_interval_ends_replans_its_feeder(rig: Rig) -> None:
+    # A discharging battery whose reported state of charge is lower than the plan assumed (it
+    # cannot carry its command to the next interval) is re-planned at once from its reported
+    # SoC, before it runs empty, and the feeder's target is restored from backups.
+    service = rig.service
+    service.options = replace(service.options, horizon_s=service.options.dt_s)  # one interval
+    await service.submit(capacity(40e3), actor="test")
+    await service.step()
+    first = service.last_outcome
+    assert first is not None
+    rows, bank = rig.sim.fleet.model(DerKind.HOME_BATTERY)
+    assert isinstance(bank, BatteryBank)
+    local = {rig.sim.fleet.der_ids[r]: k for k, r in enumerate(rows)}
+    discharging = [
+        s for s in first.plan.setpoints if s.der_id in local and getattr(s.control, "w", 0.0) > 1000.0
+    ]
+    assert discharging
+    victim = discharging[0]
+    k = local[victim.der_id]
+    bank.soc[k] = 0.05  # far less than the plan assumed
+    await rig.settle(30.0)  # it reports; too early for a delivery check
+    assert service._under_delivering(rig.clock.now()) == {}
+    await service.step()
+    assert service.replans == 1
+    again = service.last_outcome
+    assert again is not None and again.trigger == "state of charge: 1 DER(s)"
+    assert delivered(rig, again, "F0") == pytest.approx(40e3, abs=1.0)  # restored from backups
+    i = again.problem.der_ids.index(victim.der_id)
+    assert again.solution.p_w[i, 0] < victim.control.w - 1000.0  # asked for what its SoC allows
+    await service.step()
+    assert service.replans == 1  # the new command is within its reported energy: no loop

@@ -57,6 +57,7 @@ class CapabilitiesIn(Strict):
     wh_max: float = Field(default=0, ge=0, le=1e12)
     ramp_w_per_s: float | None = Field(default=None, gt=0)
     round_trip_efficiency: float = Field(default=1.0, gt=0, le=1)
+    soc_reserve: float = Field(default=0.0, ge=0, lt=1)
     sheddable_fraction: float = Field(default=1.0, ge=0, le=1)
     r_k_per_w: float | None = Field(default=None, gt=0, le=1)
     c_j_per_k: float | None = Field(default=None, gt=0, le=1e12)

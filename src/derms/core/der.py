@@ -62,6 +62,9 @@ class Capabilities:
     """Maximum rate of change of active power [W/s]."""
     round_trip_efficiency: float = 1.0
     """Storage round-trip efficiency [-]."""
+    soc_reserve: float = 0.0
+    """Storage: share of its usable energy held back as a minimum reserve (backup power) that
+    dispatch may not use [-]; SunSpec model 124 ``MinRsvPct`` / 100."""
     sheddable_fraction: float = 1.0
     """Share of its present consumption a flexible load can shed (e.g. a C&I site's process
     load that may be curtailed) [-]; 1 for loads that can shed all of it."""
@@ -89,6 +92,8 @@ class Capabilities:
             problems.append("ramp_w_per_s must be > 0 when given")
         if not 0 < self.round_trip_efficiency <= 1:
             problems.append("round_trip_efficiency must be in (0, 1]")
+        if not 0 <= self.soc_reserve < 1:
+            problems.append("soc_reserve must be in [0, 1)")
         if not 0 <= self.sheddable_fraction <= 1:
             problems.append("sheddable_fraction must be in [0, 1]")
         for name in ("r_k_per_w", "c_j_per_k", "cop"):

@@ -187,16 +187,19 @@ def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der], steps: int =
     return caps
 
 
-def storage_efficiency(fleet: FleetInput, ders: Mapping[str, Der]) -> np.ndarray:
-    """One-way efficiency of each row, charging and discharging alike: the square root of a
-    storage DER's registered ``Capabilities.round_trip_efficiency`` (losses split evenly, as
-    the simulator's battery model does), 1 for other kinds."""
-    eta = np.ones(fleet.n)
+def storage_terms(fleet: FleetInput, ders: Mapping[str, Der]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, from the registered capabilities of storage DERs (other kinds: 1 and 0): the
+    one-way efficiency, charging and discharging alike, as the square root of
+    ``Capabilities.round_trip_efficiency`` (losses split evenly, as the simulator's battery
+    model does), and the state-of-charge reserve dispatch may not use
+    (``Capabilities.soc_reserve``, SunSpec ``MinRsvPct``)."""
+    eta, reserve = np.ones(fleet.n), np.zeros(fleet.n)
     for i in np.flatnonzero(np.isin(fleet.kind, STORAGE_CODES)):
         der = ders.get(fleet.der_ids[i])
         if der is not None:
             eta[i] = float(np.sqrt(der.capabilities.round_trip_efficiency))
-    return eta
+            reserve[i] = der.capabilities.soc_reserve
+    return eta, reserve
 
 
 def areas(state: FleetState, model: NetworkModel) -> Areas:

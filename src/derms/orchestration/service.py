@@ -40,13 +40,13 @@ from derms.adapters.base import Adapter
 from derms.bridge.base import Bridge
 from derms.bus.base import Bus, Message, Subscription
 from derms.core.clock import Clock
-from derms.core.controls import control_to_dict
+from derms.core.controls import ControlKind, control_to_dict
 from derms.core.der import Der
 from derms.core.dispatch import CommandState, Setpoint
 from derms.core.events import DER_STATUS, OBJECTIVE, TOPOLOGY, decode_objective
 from derms.core.objectives import Area, AreaLevel, Objective, ObjectiveKind
 from derms.core.tasks import cancel_and_wait
-from derms.fleet.state import KIND_CODES, FleetState
+from derms.fleet.state import KIND_CODES, SOC_MARGIN, FleetState
 from derms.grid.model import NetworkModel
 from derms.orchestration import live, objective_store
 from derms.orchestration.ac import AcNetwork
@@ -136,6 +136,10 @@ class ServiceOptions:
     time passed before the simulated adapter saw the release, which it then refused as ended)."""
     measure_after_s: float = 120.0
     """Measure delivery only for commands sent at least this long ago (the device has responded)."""
+    soc_short_share: float = 0.2
+    """A battery under a command whose reported energy falls short of carrying it to the next
+    interval by more than this share triggers a re-plan of its feeder (its SoC is below what
+    the plan assumed)."""
     tolerance_w: float = 250.0
     tolerance_share: float = 0.02
     """A miss within this share of the DER's pre-command power is no miss: a load's own demand
@@ -331,11 +335,48 @@ class OrchestrationService:
                     del self._in_force[key]
                 await self._replan(lambda o: o.devices_offline(sorted(offline)), now)
                 return
+            low = self._running_out(now)
+            if low and self._may_replan(now):
+                await self._replan(lambda o: o.soc_update(low), now)
+                return
             short = self._under_delivering(now)
             if short and self._may_replan(now):
                 self.held |= set(short)
                 self._learn_caps(short)
                 await self._replan(lambda o: o.under_delivery(short), now)
+
+    def _running_out(self, now: datetime) -> dict[str, float]:
+        """Storage under a net-power command whose reported state of charge cannot carry the
+        command to the next interval boundary (short by more than ``soc_short_share``): its SoC
+        is lower (or, charging, higher) than the plan assumed, so its feeders are re-planned from
+        the reported SoC before it runs empty or full. Returns the DERs' reported SoC."""
+        boundary = (int(now.timestamp() // self.options.dt_s) + 1) * self.options.dt_s
+        hours = (boundary - now.timestamp()) / 3600.0
+        if hours <= 0:
+            return {}
+        fresh_ms = (now - timedelta(seconds=self.options.tick_s + 60.0)).timestamp() * 1000.0
+        low: dict[str, float] = {}
+        for (der_id, _), cmd in self._in_force.items():
+            row, der = self.state.index.get(der_id), self._ders.get(der_id)
+            w = (
+                cmd.control.get("w")
+                if cmd.control.get("kind") == str(ControlKind.ACTIVE_POWER_TARGET)
+                else None
+            )
+            if row is None or der is None or not der.kind.is_storage or w is None or der_id in self.held:
+                continue
+            soc, wh_max = float(self.state.soc[row]), float(self.state.wh_max[row])
+            if not (np.isfinite(soc) and wh_max > 0 and self.state.last_seen_ms[row] >= fresh_ms):
+                continue
+            eta = float(np.sqrt(der.capabilities.round_trip_efficiency))
+            if w > 0:
+                floor = max(der.capabilities.soc_reserve, SOC_MARGIN)
+                need, have = w * hours / eta, (soc - floor) * wh_max
+            else:
+                need, have = -w * hours * eta, (1.0 - SOC_MARGIN - soc) * wh_max
+            if need > 0 and have < (1.0 - self.options.soc_short_share) * need:
+                low[der_id] = soc
+        return low
 
     def _learn_caps(self, measured_w: dict[str, float]) -> None:
         """Cap each under-delivering DER's deviation, in the direction it was asked to move, at
@@ -414,7 +455,7 @@ class OrchestrationService:
         now_ms = now.timestamp() * 1000.0
         rows = live.planned_rows(self.state, now_ms)
         fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms, ahead)
-        eta = live.storage_efficiency(fleet, self._ders)
+        eta, reserve = live.storage_terms(fleet, self._ders)
         fleet = replace(fleet, eta_charge=eta, eta_discharge=eta)
         where = live.areas(self.state, self.network)
         planned: list[Objective] = []
@@ -441,7 +482,9 @@ class OrchestrationService:
                 caps[:, i] = np.minimum(caps[:, i], np.array([[up], [down]]))
         orch = Orchestrator(
             fleet,
-            Preferences.build(fleet.n, steps, contract_up_w=caps[0], contract_down_w=caps[1]),
+            Preferences.build(
+                fleet.n, steps, soc_min=reserve, contract_up_w=caps[0], contract_down_w=caps[1]
+            ),
             where,
             self.clock,
             grid=grid,

@@ -45,7 +45,7 @@ def build_model(
                 w_discharge_max=w_max,
                 round_trip_efficiency=_caps(ders, "round_trip_efficiency"),
                 soc=u(0.3, 0.7, n),
-                soc_min=np.full(n, 0.05 if kind is DerKind.UTILITY_BATTERY else 0.1),
+                soc_min=_caps(ders, "soc_reserve"),
                 soc_max=np.ones(n),
             )
         case DerKind.EV_CHARGER:

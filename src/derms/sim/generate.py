@@ -74,6 +74,7 @@ def _capabilities(kind: DerKind, rng: np.random.Generator) -> Capabilities:
                 w_max_consume=5_000.0,
                 wh_max=float(rng.choice([10_000.0, 13_500.0])),
                 round_trip_efficiency=0.9,
+                soc_reserve=0.1,
                 ramp_w_per_s=1_000.0,
             )
         case DerKind.EV_CHARGER:
@@ -99,6 +100,7 @@ def _capabilities(kind: DerKind, rng: np.random.Generator) -> Capabilities:
                 w_max_consume=1_000_000.0,
                 wh_max=2_000_000.0,
                 round_trip_efficiency=0.88,
+                soc_reserve=0.05,
             )
     raise ValueError(f"no generator for {kind}")
 
