@@ -1,11 +1,13 @@
 """Device flexibility: opt-out windows, SoC limits, warranty limits, EV departure, comfort."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from derms.core.der import DerKind
+from derms.orchestration import live
 from derms.orchestration.flexibility import Binding, flexibility
 from derms.orchestration.inputs import FleetInput, Preferences, kind_code
 from derms.orchestration.optimizer import solve
@@ -268,3 +270,41 @@ def test_fleet_input_from_fleet_state() -> None:
     assert set(fleet.feeder.tolist()) == {0, 1}
     f = flexibility(fleet, Preferences.build(fleet.n))
     assert f.up.sum() > 0
+
+
+def test_storage_baseline_stops_at_its_reserve() -> None:
+    # 10 kWh at 30 % with a 10 % reserve discharging 4 kW on its own: 2 kWh left above the
+    # reserve carries 30 minutes of its 4 kW, then it stops (lossless for the arithmetic).
+    fleet = FleetInput.build(
+        ["b"],
+        kind=kind_code(DerKind.HOME_BATTERY),
+        soc=0.3,
+        p_w=4000.0,
+        w_max=5000.0,
+        w_max_consume=5000.0,
+        wh_max=10_000.0,
+    )
+    prefs = Preferences.build(1, 4, soc_min=0.1)
+    f = flexibility(fleet, prefs, dt_s=900.0, steps=4)
+    assert f.base[0] == pytest.approx([4000.0, 4000.0, 0.0, 0.0])
+    assert f.energy_violation(f.base).max() == pytest.approx(0.0, abs=1e-9)
+    # Its baseline's own SoC (had we not charged it) may be lower than the reported one.
+    earlier = replace(fleet, baseline_soc=np.array([0.15]))
+    assert flexibility(earlier, prefs, dt_s=900.0, steps=4).base[0] == pytest.approx([2000.0, 0.0, 0.0, 0.0])
+    # Charging stops when full.
+    full = replace(fleet, p_w=np.array([-4000.0]), soc=np.array([0.9]))
+    assert flexibility(full, Preferences.build(1, 2, soc_min=0.1), dt_s=900.0, steps=2).base[
+        0
+    ] == pytest.approx([-4000.0, 0.0])
+
+
+def test_thermostat_baseline_holds_its_temperature() -> None:
+    # (T_out - T) / R of heat gain removed at COP: 10 K / 0.002 K/W / 2.5 = 2 kW, within rating.
+    got = live.thermostat_holding_w(
+        np.array([24.0, 24.0, 30.0]),
+        np.array([34.0, 44.0, 25.0]),
+        np.full(3, 0.002),
+        np.full(3, 2.5),
+        np.full(3, 3000.0),
+    )
+    assert got == pytest.approx([2000.0, 3000.0, 0.0])

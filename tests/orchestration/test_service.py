@@ -236,7 +236,10 @@ async def test_cancelled_objective_releases_its_devices(rig: Rig) -> None:
     short release command on the simulated adapter, which has no native cancel), the devices go
     back to what they did before, and the audit log says so."""
     service = rig.service
-    await service.submit(capacity(40e3), actor="test")
+    # Batteries and C&I loads: devices whose power after the release shows it (a thermostat's
+    # or water heater's follows its own thermostat).
+    steady = tuple(d.id for d in rig.ders if d.kind in (DerKind.HOME_BATTERY, DerKind.CI_LOAD))
+    await service.submit(replace(capacity(40e3), area=Area(AreaLevel.GROUP, steady)), actor="test")
     await service.step()
     out = service.last_outcome
     assert out is not None

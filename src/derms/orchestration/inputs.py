@@ -81,6 +81,9 @@ class FleetInput:
     tank_max_wh: np.ndarray
     draw_w: np.ndarray
     """Water heater: expected hot-water draw [W thermal]."""
+    baseline_soc: np.ndarray
+    """Storage: the state of charge its baseline would have now without the platform's commands
+    (NaN: ``soc``). Its baseline power stops where that SoC reaches the reserve or the ceiling."""
     p_w_steps: np.ndarray | None = None
     """Baseline of each step of a horizon [W], ``(n, k)`` with ``k`` at least the planned steps;
     NaN where ``p_w`` persists. None: ``p_w`` in every step. Not used for EV chargers, whose
@@ -133,6 +136,8 @@ class FleetInput:
         for name in ("w_max", "w_max_consume", "wh_max", "var_max_inject", "var_max_absorb"):
             check(~(getattr(self, name) >= 0), f"{name} must be >= 0")
         check(~np.isnan(self.soc) & ((self.soc < 0) | (self.soc > 1)), "soc must be in [0, 1]")
+        bsoc = self.baseline_soc
+        check(~np.isnan(bsoc) & ((bsoc < 0) | (bsoc > 1)), "baseline_soc must be in [0, 1]")
         for name in ("eta_charge", "eta_discharge"):
             arr = getattr(self, name)
             check(~((arr > 0) & (arr <= 1)), f"{name} must be in (0, 1]")

@@ -135,12 +135,17 @@ def fleet_input(
     kind = state.kind[rows]
     thermostat = kind == _THERMOSTAT
     tank_max = state.tank_max_wh[rows]
+    r_k_per_w = _declared(state.r_k_per_w[rows], thermostat, THERMOSTAT_R_K_PER_W, np.nan)
+    cop = _declared(state.cop[rows], thermostat, THERMOSTAT_COP, 1.0)
+    holding = thermostat_holding_w(
+        state.temp_c[rows], state.temp_out_c[rows], r_k_per_w, cop, cols["w_max_consume"]
+    )
     return FleetInput.build(
         [state.der_ids[i] for i in rows],
         **cols,
         bus=bus[rows],
-        p_w=base[rows],
-        p_w_steps=None if base_steps is None else base_steps[rows],
+        p_w=np.where(thermostat, -holding, base[rows]),
+        p_w_steps=None if base_steps is None else np.where(thermostat[:, None], np.nan, base_steps[rows]),
         soc=soc,
         online=state.online[rows] & state.available[rows],
         available=state.available[rows],
@@ -149,12 +154,24 @@ def fleet_input(
         ev_departure_s=(state.ev_departure_ms[rows] - now_ms) / 1000.0,
         temp_c=state.temp_c[rows],
         temp_out_c=state.temp_out_c[rows],
-        r_k_per_w=_declared(state.r_k_per_w[rows], thermostat, THERMOSTAT_R_K_PER_W, np.nan),
+        r_k_per_w=r_k_per_w,
         c_j_per_k=_declared(state.c_j_per_k[rows], thermostat, THERMOSTAT_C_J_PER_K, np.nan),
-        cop=_declared(state.cop[rows], thermostat, THERMOSTAT_COP, 1.0),
+        cop=cop,
         tank_wh=np.minimum(state.tank_wh[rows], tank_max),
         tank_max_wh=tank_max,
     )
+
+
+def thermostat_holding_w(
+    temp_c: np.ndarray, temp_out_c: np.ndarray, r_k_per_w: np.ndarray, cop: np.ndarray, w_max: np.ndarray
+) -> np.ndarray:
+    """Electric power [W, >= 0] that holds a cooled zone at ``temp_c``: the steady state of the
+    1R1C model, heat gain ``(T_out - T) / R`` removed at ``COP`` (Mathieu, Koch and Callaway,
+    IEEE Trans. Power Systems 28(1), 2013), within the unit's rating. A thermostat cycling in its
+    deadband draws this on average, where one measurement sees the compressor on or off.
+    NaN inputs (not a thermostat) give 0."""
+    gain_w = (temp_out_c - temp_c) / r_k_per_w
+    return np.nan_to_num(np.clip(gain_w / cop, 0.0, w_max))
 
 
 def _declared(values: np.ndarray, rows: np.ndarray, default: float, other: float) -> np.ndarray:

@@ -54,7 +54,7 @@ from derms.orchestration.baseline_refresh import PROFILE_KINDS, Commanded, refre
 from derms.orchestration.engine import Orchestrator, Outcome
 from derms.orchestration.grid import GridConstraints
 from derms.orchestration.horizon_baselines import horizon_baselines, like_day_shapes
-from derms.orchestration.inputs import Preferences
+from derms.orchestration.inputs import FleetInput, Preferences
 from derms.orchestration.tables import command_events, commands
 from derms.orchestration.tracker import DispatchTracker
 from derms.programs.baselines import CAISO_10_IN_10, LikeDayRule
@@ -105,6 +105,8 @@ class _Command:
     baseline_w: float
     """The DER's power before its run of commands began (at ``since``)."""
     since: datetime
+    soc: float = float("nan")
+    """Storage: its state of charge when the run began (NaN: none reported)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +458,12 @@ class OrchestrationService:
         rows = live.planned_rows(self.state, now_ms)
         fleet = live.fleet_input(self.state, rows, self._bus_pos, base, now_ms, ahead)
         eta, reserve = live.storage_terms(fleet, self._ders)
-        fleet = replace(fleet, eta_charge=eta, eta_discharge=eta)
+        fleet = replace(
+            fleet,
+            eta_charge=eta,
+            eta_discharge=eta,
+            baseline_soc=self._baseline_soc(fleet, eta, reserve, now),
+        )
         where = live.areas(self.state, self.network)
         planned: list[Objective] = []
         imports: dict[str, np.ndarray] = {}
@@ -496,6 +503,25 @@ class OrchestrationService:
         )
         orch.objectives = planned
         return orch
+
+    def _baseline_soc(
+        self, fleet: FleetInput, eta: np.ndarray, reserve: np.ndarray, now: datetime
+    ) -> np.ndarray:
+        """State of charge each commanded battery would have now had it kept its pre-command
+        power since its run began (its baseline's own trajectory, not the one our commands
+        made), so its baseline over the horizon stops where that one would have: a battery we
+        charged ahead of an objective keeps the baseline it had before, not a longer discharge
+        (NaN: not commanded, the reported SoC is the baseline's)."""
+        out = np.full(fleet.n, np.nan)
+        row = {der_id: i for i, der_id in enumerate(fleet.der_ids)}
+        for (der_id, _), c in self._in_force.items():
+            i = row.get(der_id)
+            if i is None or not np.isfinite(c.soc) or not fleet.wh_max[i] > 0:
+                continue
+            hours = (now - c.since).total_seconds() / 3600.0
+            moved = c.baseline_w / eta[i] if c.baseline_w > 0 else c.baseline_w * eta[i]
+            out[i] = float(np.clip(c.soc - moved * hours / fleet.wh_max[i], min(reserve[i], c.soc), 1.0))
+        return out
 
     def _baselines(self) -> dict[str, float]:
         """Baseline [W] of each DER under a command: its like-day value at this interval when
@@ -606,11 +632,14 @@ class OrchestrationService:
             previous = self._in_force.get(_key(sp))
             row = self.state.index.get(sp.der_id)
             measured = float(np.nan_to_num(self.state.p_w[row])) if row is not None else 0.0
-            baseline, since = (
-                (previous.baseline_w, previous.since) if previous is not None else (measured, now)
+            soc = float(self.state.soc[row]) if row is not None else float("nan")
+            baseline, since, soc = (
+                (previous.baseline_w, previous.since, previous.soc)
+                if previous is not None
+                else (measured, now, soc)
             )
             self._in_force[_key(sp)] = _Command(
-                cid, control_to_dict(sp.control), sp.end, now, baseline, since
+                cid, control_to_dict(sp.control), sp.end, now, baseline, since, soc
             )
         shortfall = {k: float(np.nansum(v)) for k, v in outcome.solution.shortfall_w.items()}
         with self.engine.begin() as conn:
