@@ -181,18 +181,23 @@ def _codes(*kinds: DerKind) -> list[int]:
     return [kind_code(k) for k in kinds]
 
 
-def _storage_baseline(fleet: FleetInput, prefs: Preferences, base: np.ndarray, dt_h: float) -> np.ndarray:
-    """Each step's baseline power of storage [W]: ``base`` cut where the energy it moves would
+def _storage_baseline(
+    fleet: FleetInput, prefs: Preferences, base: np.ndarray, dt_h: float, rows: np.ndarray
+) -> np.ndarray:
+    """Each step's baseline power of the storage ``rows`` [W]: ``base`` cut where the energy it moves would
     take the baseline's state of charge (``fleet.baseline_soc``, else ``soc``) past
     ``prefs.soc_min`` (discharging) or ``prefs.soc_max`` (charging); the step that reaches the
     bound keeps the remainder."""
-    wh = np.nan_to_num(fleet.wh_max)[:, None]
-    soc = np.nan_to_num(np.where(np.isnan(fleet.baseline_soc), fleet.soc, fleet.baseline_soc))[:, None]
+    base = base[rows]
+    wh = np.nan_to_num(fleet.wh_max[rows])[:, None]
+    soc = np.where(np.isnan(fleet.baseline_soc), fleet.soc, fleet.baseline_soc)
+    soc = np.nan_to_num(soc[rows])[:, None]
     # Energy each step's baseline takes out of (> 0) or puts into (< 0) the store [Wh].
-    moved = np.where(base > 0, base / fleet.eta_discharge[:, None], base * fleet.eta_charge[:, None]) * dt_h
+    eta_dis, eta_ch = fleet.eta_discharge[rows, None], fleet.eta_charge[rows, None]
+    moved = np.where(base > 0, base / eta_dis, base * eta_ch) * dt_h
     before = np.cumsum(moved, axis=1) - moved  # moved in the steps before
-    room_out = np.maximum(soc - prefs.soc_min[:, None], 0.0) * wh - before
-    room_in = np.maximum(prefs.soc_max[:, None] - soc, 0.0) * wh + before
+    room_out = np.maximum(soc - prefs.soc_min[rows, None], 0.0) * wh - before
+    room_in = np.maximum(prefs.soc_max[rows, None] - soc, 0.0) * wh + before
     allowed = np.where(
         moved > 0, np.clip(room_out, 0.0, moved), np.where(moved < 0, -np.clip(room_in, 0.0, -moved), 0.0)
     )
@@ -236,7 +241,7 @@ def flexibility(fleet: FleetInput, prefs: Preferences, *, dt_s: float = 900.0, s
     base = np.where(ev[:, None], ev_base, base)
     # Storage baseline: its present power while its own energy allows (its controller stops at its
     # reserve or when full), then idle, as an EV's stops when its need is met.
-    base = np.where(bat[:, None], _storage_baseline(fleet, prefs, base, dt_h), base)
+    base[bat] = _storage_baseline(fleet, prefs, base, dt_h, np.flatnonzero(bat))
 
     lo = np.where(pv, 0.0, -fleet.w_max_consume)[:, None] * col
     # PV may be curtailed down to 0 from its available power, its baseline in each step.
