@@ -52,14 +52,10 @@ def build(n: int, steps: int, seed: int = 0, feeders: int = 100) -> tuple[Proble
         k = np.arange(steps)
         value = np.where((k >= 68) & (k < 80), 0.2 * f.up[:, 0].sum(), np.nan)
         prices = 0.12 + 0.08 * np.sin((k - 40) / steps * 2 * np.pi)
-    problem = Problem(
-        sc.fleet.der_ids,
+    problem = Problem.of(
+        sc.fleet,
+        sc.prefs,
         f,
-        sc.prefs.cost_up,
-        sc.prefs.cost_down,
-        sc.prefs.reliability,
-        sc.fleet.feeder,
-        sc.fleet.bus,
         targets=(Target("capacity", np.ones(n, bool), value),),
         grid=sc.grid,
         prices=prices,

@@ -217,14 +217,10 @@ def test_orchestrator_commands_are_named_and_can_be_cancelled(
             wh_max=[d.capabilities.wh_max for d in ders],
         )
         prefs = Preferences.build(inputs.n, cost_up=np.linspace(0.05, 0.1, inputs.n), soc_min=0.2)
-        problem = Problem(
-            inputs.der_ids,
+        problem = Problem.of(
+            inputs,
+            prefs,
             flexibility(inputs, prefs),
-            prefs.cost_up,
-            prefs.cost_down,
-            prefs.reliability,
-            inputs.feeder,
-            inputs.bus,
             targets=(Target("evening-peak", np.ones(inputs.n, bool), np.array([4000.0])),),
         )
         solution = solve(problem)

@@ -42,14 +42,10 @@ def dispatch(
     fleet: FleetInput, prefs: Preferences, target_w: float, steps: int = 1
 ) -> tuple[Problem, object]:
     f = flexibility(fleet, prefs, dt_s=900.0, steps=steps)
-    problem = Problem(
-        fleet.der_ids,
+    problem = Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("cap", np.ones(fleet.n, bool), np.full(steps, target_w)),),
     )
     return problem, solve(problem)

@@ -47,14 +47,10 @@ def problem(objs: list[Objective], steps: int = 1, **kw: object) -> Problem:
     prefs = Preferences.build(fl.n, steps, cost_up=[0.05, 0.06, 0.07, 0.08], cost_down=0.01)
     t = translate(objs, fl, AREAS, start=T0, dt_s=900.0, steps=steps, **kw)  # type: ignore[arg-type]
     f = flexibility(fl, prefs, steps=steps)
-    return Problem(
-        fl.der_ids,
+    return Problem.of(
+        fl,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fl.feeder,
-        fl.bus,
         targets=t.targets,
         grid=t.grid,
         prices=t.prices,

@@ -101,14 +101,10 @@ def test_identical_devices_aggregate_exactly() -> None:
     prefs = Preferences.build(n, steps, cost_up=0.05, cost_down=0.02, soc_min=0.1)
     f = flexibility(fleet, prefs, steps=steps)
     value = np.where(np.arange(steps) == 18, 150e3, np.nan)
-    problem = Problem(
-        fleet.der_ids,
+    problem = Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("peak", np.ones(n, bool), value),),
         prices=0.1 + 0.1 * np.sin(np.arange(steps) / steps * 2 * np.pi),
     )
@@ -137,14 +133,10 @@ def test_a_shortfall_falls_on_the_later_interval() -> None:
     # nearer one (about to be dispatched) and leaves the later one short.
     fleet, prefs = _one_battery(2, soc=0.125)
     f = flexibility(fleet, prefs, steps=2)
-    problem = Problem(
-        fleet.der_ids,
+    problem = Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("t", np.ones(1, bool), np.full(2, 5000.0)),),
     )
     sol = solve(problem)

@@ -68,14 +68,10 @@ def make_case(network: AcNetwork, grid: GridConstraints, var_rating: float) -> P
     fleet, prefs = make_fleet(network, grid, var_rating)
     n = fleet.n
     f = flexibility(fleet, prefs)
-    problem = Problem(
-        fleet.der_ids,
+    problem = Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("award-12MW", np.ones(n, bool), np.array([12e6])),),
         grid=grid,
     )

@@ -20,14 +20,10 @@ def feeder_problem() -> Problem:
     for k in range(12):
         members = sc.fleet.feeder == k
         targets.append(Target(f"peak-f{k}", members, np.array([0.25 * f.up[members, 0].sum()])))
-    return Problem(
-        sc.fleet.der_ids,
+    return Problem.of(
+        sc.fleet,
+        sc.prefs,
         f,
-        sc.prefs.cost_up,
-        sc.prefs.cost_down,
-        sc.prefs.reliability,
-        sc.fleet.feeder,
-        sc.fleet.bus,
         targets=tuple(targets),
         grid=sc.grid,
     )

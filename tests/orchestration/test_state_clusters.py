@@ -38,14 +38,10 @@ def _batteries(soc: np.ndarray, steps: int = 24) -> Problem:
     f = flexibility(fleet, prefs, steps=steps)
     value = np.where(np.arange(steps) == 18, 0.5 * 5000.0 * n, np.nan)
     k = np.arange(steps)
-    return Problem(
-        fleet.der_ids,
+    return Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("evening", np.ones(n, bool), value),),
         prices=0.12 + 0.08 * np.sin((k - 10) / steps * 2 * np.pi),
     )

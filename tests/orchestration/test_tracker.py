@@ -58,14 +58,10 @@ def battery_problem(ders: list[Der], target_w: float) -> Problem:
     )
     prefs = Preferences.build(fleet.n, cost_up=np.linspace(0.05, 0.1, fleet.n), soc_min=0.2)
     f = flexibility(fleet, prefs)
-    return Problem(
-        fleet.der_ids,
+    return Problem.of(
+        fleet,
+        prefs,
         f,
-        prefs.cost_up,
-        prefs.cost_down,
-        prefs.reliability,
-        fleet.feeder,
-        fleet.bus,
         targets=(Target("evening-peak", np.ones(fleet.n, bool), np.array([target_w])),),
     )
 

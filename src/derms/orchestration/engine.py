@@ -92,14 +92,10 @@ class Orchestrator:
             grid=self.grid,
         )
         f = flexibility(self.fleet, self.prefs, dt_s=self.dt_s, steps=self.steps)
-        return Problem(
-            self.fleet.der_ids,
+        return Problem.of(
+            self.fleet,
+            self.prefs,
             f,
-            self.prefs.cost_up,
-            self.prefs.cost_down,
-            self.prefs.reliability,
-            self.fleet.feeder,
-            self.fleet.bus,
             targets=t.targets,
             grid=t.grid,
             prices=t.prices,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
 from derms.orchestration.flexibility import Flexibility
 from derms.orchestration.grid import GridConstraints
+from derms.orchestration.inputs import FleetInput, Preferences
 
 
 class Sense(StrEnum):
@@ -67,6 +69,21 @@ class Problem:
     cost_q: float = 1e-4
     """Cost of reactive power use per kvarh, so vars are only used when they help."""
     labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fleet: FleetInput, prefs: Preferences, flex: Flexibility, **rest: Any) -> Problem:
+        """The problem of ``fleet`` with ``prefs``'s costs and reliability and the flexibility
+        ``flex`` computed from them; ``rest`` are the other fields (targets, grid, prices, ...)."""
+        return cls(
+            fleet.der_ids,
+            flex,
+            prefs.cost_up,
+            prefs.cost_down,
+            prefs.reliability,
+            fleet.feeder,
+            fleet.bus,
+            **rest,
+        )
 
     def __post_init__(self) -> None:
         n, steps = self.flex.n, self.flex.steps
