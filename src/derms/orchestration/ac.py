@@ -183,11 +183,11 @@ def solve_checked(
     limits = (problem.grid.limit_lo, problem.grid.limit_hi)
     history: list[AcResult] = []
     solution = run(problem)
-    for _ in range(rounds):
+    for attempt in range(rounds + 1):
         dp, dq = bus_injections(problem, solution, grid.n_bus)
         result = network.check(dp, dq, limits=limits)
         history.append(result)
-        if result.ok:
+        if result.ok or attempt == rounds:
             break
         predicted = grid.value0 + grid.sp @ dp + (grid.sq @ dq if grid.sq is not None else 0.0)
         error = result.values - predicted
@@ -197,7 +197,4 @@ def solve_checked(
         lo_by = np.where(~over, np.maximum(-error[rows], 0.0) + margin * np.abs(grid.limit_lo[rows]), 0.0)
         grid = grid.tightened(rows, np.nan_to_num(lo_by), np.nan_to_num(hi_by))
         solution = run(replace(problem, grid=grid))
-    else:
-        dp, dq = bus_injections(problem, solution, grid.n_bus)
-        history.append(network.check(dp, dq, limits=limits))
     return solution, history
