@@ -181,6 +181,16 @@ def _codes(*kinds: DerKind) -> list[int]:
     return [kind_code(k) for k in kinds]
 
 
+def stored_energy_wh(
+    p_w: np.ndarray | float, eta_charge: np.ndarray | float, eta_discharge: np.ndarray | float, hours: float
+) -> np.ndarray:
+    """Energy [Wh] a store loses (> 0) or gains (< 0) while its AC terminals deliver ``p_w`` for
+    ``hours``: ``p / eta_discharge`` discharging, ``p * eta_charge`` charging (the generalized
+    battery's ``k_up`` and ``k_down``)."""
+    p = np.asarray(p_w, float)
+    return np.where(p > 0, p / eta_discharge, p * eta_charge) * hours
+
+
 def _storage_baseline(
     fleet: FleetInput, prefs: Preferences, base: np.ndarray, dt_h: float, rows: np.ndarray
 ) -> np.ndarray:
@@ -193,8 +203,7 @@ def _storage_baseline(
     soc = np.where(np.isnan(fleet.baseline_soc), fleet.soc, fleet.baseline_soc)
     soc = np.nan_to_num(soc[rows])[:, None]
     # Energy each step's baseline takes out of (> 0) or puts into (< 0) the store [Wh].
-    eta_dis, eta_ch = fleet.eta_discharge[rows, None], fleet.eta_charge[rows, None]
-    moved = np.where(base > 0, base / eta_dis, base * eta_ch) * dt_h
+    moved = stored_energy_wh(base, fleet.eta_charge[rows, None], fleet.eta_discharge[rows, None], dt_h)
     before = np.cumsum(moved, axis=1) - moved  # moved in the steps before
     room_out = np.maximum(soc - prefs.soc_min[rows, None], 0.0) * wh - before
     room_in = np.maximum(prefs.soc_max[rows, None] - soc, 0.0) * wh + before

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from derms.core.controls import ControlKind
-from derms.core.der import Der, DerKind
+from derms.core.der import Capabilities, Der, DerKind
 from derms.core.objectives import AreaLevel, Objective
 from derms.fleet.state import KIND_CODES, STORAGE_CODES, FleetState
 from derms.grid.model import NetworkModel
@@ -204,17 +204,21 @@ def load_deviation_caps(fleet: FleetInput, ders: Mapping[str, Der], steps: int =
     return caps
 
 
+def one_way_efficiency(caps: Capabilities) -> float:
+    """Charging and discharging efficiency alike: the square root of the registered round trip
+    (losses split evenly, as the simulator's battery model does)."""
+    return float(np.sqrt(caps.round_trip_efficiency))
+
+
 def storage_terms(fleet: FleetInput, ders: Mapping[str, Der]) -> tuple[np.ndarray, np.ndarray]:
     """Per row, from the registered capabilities of storage DERs (other kinds: 1 and 0): the
-    one-way efficiency, charging and discharging alike, as the square root of
-    ``Capabilities.round_trip_efficiency`` (losses split evenly, as the simulator's battery
-    model does), and the state-of-charge reserve dispatch may not use
+    one-way efficiency (:func:`one_way_efficiency`) and the state-of-charge reserve dispatch may not use
     (``Capabilities.soc_reserve``, SunSpec ``MinRsvPct``)."""
     eta, reserve = np.ones(fleet.n), np.zeros(fleet.n)
     for i in np.flatnonzero(np.isin(fleet.kind, STORAGE_CODES)):
         der = ders.get(fleet.der_ids[i])
         if der is not None:
-            eta[i] = float(np.sqrt(der.capabilities.round_trip_efficiency))
+            eta[i] = one_way_efficiency(der.capabilities)
             reserve[i] = der.capabilities.soc_reserve
     return eta, reserve
 

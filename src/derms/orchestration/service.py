@@ -52,6 +52,7 @@ from derms.orchestration import live, objective_store
 from derms.orchestration.ac import AcNetwork
 from derms.orchestration.baseline_refresh import PROFILE_KINDS, Commanded, refreshed_baselines
 from derms.orchestration.engine import Orchestrator, Outcome
+from derms.orchestration.flexibility import stored_energy_wh
 from derms.orchestration.grid import GridConstraints
 from derms.orchestration.horizon_baselines import horizon_baselines, like_day_shapes
 from derms.orchestration.inputs import FleetInput, Preferences
@@ -370,12 +371,13 @@ class OrchestrationService:
             soc, wh_max = float(self.state.soc[row]), float(self.state.wh_max[row])
             if not (np.isfinite(soc) and wh_max > 0 and self.state.last_seen_ms[row] >= fresh_ms):
                 continue
-            eta = float(np.sqrt(der.capabilities.round_trip_efficiency))
+            eta = live.one_way_efficiency(der.capabilities)
+            drain = float(stored_energy_wh(w, eta, eta, hours))
             if w > 0:
                 floor = max(der.capabilities.soc_reserve, SOC_MARGIN)
-                need, have = w * hours / eta, (soc - floor) * wh_max
+                need, have = drain, (soc - floor) * wh_max
             else:
-                need, have = -w * hours * eta, (1.0 - SOC_MARGIN - soc) * wh_max
+                need, have = -drain, (1.0 - SOC_MARGIN - soc) * wh_max
             if need > 0 and have < (1.0 - self.options.soc_short_share) * need:
                 low[der_id] = soc
         return low
@@ -519,8 +521,8 @@ class OrchestrationService:
             if i is None or not np.isfinite(c.soc) or not fleet.wh_max[i] > 0:
                 continue
             hours = (now - c.since).total_seconds() / 3600.0
-            moved = c.baseline_w / eta[i] if c.baseline_w > 0 else c.baseline_w * eta[i]
-            out[i] = float(np.clip(c.soc - moved * hours / fleet.wh_max[i], min(reserve[i], c.soc), 1.0))
+            moved = float(stored_energy_wh(c.baseline_w, eta[i], eta[i], hours))
+            out[i] = float(np.clip(c.soc - moved / fleet.wh_max[i], min(reserve[i], c.soc), 1.0))
         return out
 
     def _baselines(self) -> dict[str, float]:
