@@ -5,52 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from derms.adapters.base import AdapterContext
-from derms.adapters.ocpp import OcppAdapter, OcppSettings
-from derms.bus import MemoryBus
-from derms.bus.base import Message
+from derms.adapters.ocpp import OcppAdapter
 from derms.core.clock import SystemClock
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.device_state import decode_device_states
 from derms.fleet.state import FleetState
 from derms.sim.protocols.ocpp import SimChargePoint
-
-PASSWORDS = {"SIM16": "pw-16", "SIM201": "pw-201"}
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-
-    async def wait(self, predicate: Callable[[Message], bool]) -> Message:
-        async with asyncio.timeout(30):
-            while True:
-                for message in self.messages:
-                    if predicate(message):
-                        return message
-                await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[tuple[OcppAdapter, Seen]]:
-    bus = MemoryBus()
-    seen = Seen()
-    await bus.subscribe(">", seen)
-    adapter = OcppAdapter(
-        AdapterContext(bus=bus, clock=SystemClock(), protocol="ocpp"),
-        OcppSettings(port=0, passwords=PASSWORDS, response_timeout_s=5),
-    )
-    await adapter.start()
-    yield adapter, seen
-    await adapter.stop()
-    await bus.close()
+from tests.adapters.ocpp.csms_rig import PASSWORDS, Seen
 
 
 def charger(address: str) -> Der:

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import datetime as dt
 import ssl
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,45 +20,12 @@ from derms.adapters.base import AdapterContext
 from derms.adapters.ocpp import OcppAdapter, OcppSettings, RateUnit
 from derms.bridge.ocpp import OcppTranslator
 from derms.bus import MemoryBus
-from derms.bus.base import Message
 from derms.core.clock import SystemClock
 from derms.core.controls import ChargingLimit
 from derms.core.der import Capabilities, Der, DerKind
 from derms.core.dispatch import Setpoint
 from derms.sim.protocols.ocpp import SimChargePoint
-
-PASSWORDS = {"SIM16": "pw-16", "SIM201": "pw-201", "RAW": "pw-raw"}
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-
-    async def wait(self, predicate: Callable[[Message], bool]) -> Message:
-        async with asyncio.timeout(30):
-            while True:
-                for message in self.messages:
-                    if predicate(message):
-                        return message
-                await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[tuple[OcppAdapter, Seen]]:
-    bus = MemoryBus()
-    seen = Seen()
-    await bus.subscribe(">", seen)
-    adapter = OcppAdapter(
-        AdapterContext(bus=bus, clock=SystemClock(), protocol="ocpp"),
-        OcppSettings(port=0, passwords=PASSWORDS, response_timeout_s=5),
-    )
-    await adapter.start()
-    yield adapter, seen
-    await adapter.stop()
-    await bus.close()
+from tests.adapters.ocpp.csms_rig import PASSWORDS, Seen
 
 
 def charger(der_id: str, address: str) -> Der:
